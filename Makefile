@@ -1,0 +1,43 @@
+# govbus: `make demo` runs the bus end to end, `make test` runs every test. Both set up what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+JARS := .govbus/kafka/libs/.pom-sha256
+
+.PHONY: setup tools demo test lint bench clean
+
+setup: tools $(INSTALLED) $(JARS)
+
+# Java runs the broker and Maven fetches its jars; install them from Debian's packages when missing.
+tools:
+	@bash deploy/install-tools.sh
+
+$(INSTALLED): pyproject.toml
+	@echo "==> creating $(VENV) and installing govbus with its dev tools"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(JARS): deploy/kafka/pom.xml $(INSTALLED)
+	@$(BIN)/govbus kafka fetch
+
+demo: setup
+	@$(BIN)/govbus demo
+
+test: setup
+	@$(BIN)/pytest
+
+lint: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy
+
+bench: setup
+	@$(BIN)/python -m bench
+
+clean:
+	@-$(BIN)/govbus kafka down
+	rm -rf .govbus $(VENV)

@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing of govbus: settings, logging, Kafka client config, errors and the CLI."""

@@ -1,0 +1,143 @@
+"""``govbus demo``: the whole bus on embedded defaults, from an agency's event to a ministry's read.
+
+Starts Kafka (unless it already runs), the gateway and the residents consumer; registers the
+catalog; publishes simulated resident events; reads one resident's current address back through
+the gateway; then stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bus.cli.kafka import local_broker
+from bus.cli.progress import say
+from bus.cli.simulate import simulate
+from bus.errors import GovbusError
+from bus.kafka_config import KafkaConnection
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from consumers.adapters import ADAPTERS
+from consumers.dlq import dlq_topic
+from producers.simulators.localgov import LocalGovSimulator
+from schemas.catalog import load_catalog
+from schemas.catalog_sync import register_catalog
+from schemas.registry_client import RegistryClient
+
+READY_TIMEOUT_S = 60.0
+
+
+def register(commands: Any) -> None:
+    """Add the ``demo`` command."""
+    parser = commands.add_parser("demo", help="run the whole bus end to end on embedded defaults")
+    parser.add_argument("--count", type=int, default=300, help="resident events to publish (default 300)")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the demo; everything started here is stopped before returning."""
+    broker = local_broker(settings)
+    say(f"starting Kafka on {broker.bootstrap} (jars, data and logs in {broker.home})")
+    started_kafka = broker.up(progress=say)
+    try:
+        _demo(args, settings)
+    finally:
+        if started_kafka:
+            broker.down(progress=say)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> None:
+    catalog = load_catalog()
+    connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-demo")
+    say(f"creating {len(catalog.topics())} catalog topics and the DLQ topics")
+    topics = [*catalog.topics(), *(dlq_topic(name) for name in ADAPTERS)]
+    ensure_topics(connection, [settings.topic_prefix + topic for topic in topics])
+    base = _gateway_base(settings)
+    with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]):
+        _wait_healthy(base)
+        registry = RegistryClient(settings.registry_url)
+        try:
+            registered = register_catalog(registry, catalog)
+        finally:
+            registry.close()
+        say(f"registered {len(registered)} catalog schemas in the registry at {settings.registry_url}")
+        with _child("residents consumer", ["consume", "residents"]):
+            say(f"publishing {args.count} simulated resident events (seed {args.seed})")
+            simulate(settings, "localgov", args.count, args.seed)
+            resident_id, expected = _most_moved_resident(args.count, args.seed)
+            say(f"reading resident {resident_id} back through the gateway")
+            record = _await_address(base, resident_id, expected)
+    address = record["address"]
+    say(f"resident {record['resident_id']} ({record['name']}, {record['status']}) now lives at:")
+    parts = [address["sido"], address["sigungu"], address["road_address"], address["detail"] or ""]
+    print(f"    {' '.join(parts).rstrip()} ({address['postal_code']})", flush=True)
+    say("demo finished")
+
+
+def _gateway_base(settings: Settings) -> str:
+    parts = urlsplit(settings.registry_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@contextlib.contextmanager
+def _child(label: str, argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``govbus ARGV`` as a child process; stop it (SIGTERM, then SIGKILL) on exit."""
+    say(f"starting the {label}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bus", *argv], env={**os.environ, "GOVBUS_LOG_LEVEL": "warning"}
+    )
+    try:
+        yield process
+    finally:
+        say(f"stopping the {label}")
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise GovbusError(f"the gateway did not answer {base}/healthz within {READY_TIMEOUT_S:.0f}s")
+
+
+def _most_moved_resident(count: int, seed: int) -> tuple[str, dict[str, Any]]:
+    """The simulated resident who moved most, and the address of their last move (replayed from the seed)."""
+    moves: dict[str, list[dict[str, Any]]] = {}
+    for event in LocalGovSimulator(seed=seed).events(count):
+        if event.type.endswith("ResidentMoved"):
+            moves.setdefault(event.data["resident_id"], []).append(event.data["new_address"])
+    resident_id = max(sorted(moves), key=lambda r: len(moves[r]))
+    return resident_id, moves[resident_id][-1]
+
+
+def _await_address(base: str, resident_id: str, expected: dict[str, Any]) -> dict[str, Any]:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last: Any = None
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base}/v1/residents/{resident_id}", timeout=5)
+        if response.status_code == 200:
+            last = response.json()
+            if last["address"] == expected:
+                return dict(last)
+        time.sleep(0.3)
+    raise GovbusError(f"resident {resident_id} did not reach the expected address in time; last seen: {last}")

@@ -1,0 +1,65 @@
+"""``govbus kafka up|down|status``: the local broker (see bus/local_kafka.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+from urllib.parse import urlsplit
+
+from bus.cli.progress import say
+from bus.errors import ConfigurationError
+from bus.local_kafka import LocalKafka
+from bus.settings import Settings
+
+
+def register(commands: Any) -> None:
+    """Add the ``kafka`` command group."""
+    parser = commands.add_parser("kafka", help="run a local Kafka broker (no Docker needed)")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, handler, text in (
+        ("up", up, "fetch the jars if needed, start the broker, wait until it serves"),
+        ("down", down, "stop the broker this folder started"),
+        ("status", status, "say whether the broker runs and serves"),
+        ("fetch", fetch, "fetch the pinned Kafka jars from Maven Central (once)"),
+    ):
+        actions.add_parser(name, help=text).set_defaults(handler=handler)
+
+
+def local_broker(settings: Settings) -> LocalKafka:
+    """The local broker that ``GOVBUS_KAFKA_BOOTSTRAP`` points at (it must be on 127.0.0.1/localhost)."""
+    first = settings.kafka_bootstrap.split(",")[0]
+    parts = urlsplit(f"//{first}")
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+        raise ConfigurationError(
+            f"GOVBUS_KAFKA_BOOTSTRAP={settings.kafka_bootstrap!r} is not a local 127.0.0.1:PORT address; "
+            "`govbus kafka` only manages the local broker"
+        )
+    return LocalKafka(settings.kafka_home, port=parts.port)
+
+
+def up(_: argparse.Namespace, settings: Settings) -> int:
+    """Start the broker."""
+    local_broker(settings).up(progress=say)
+    return 0
+
+
+def down(_: argparse.Namespace, settings: Settings) -> int:
+    """Stop the broker."""
+    local_broker(settings).down(progress=say)
+    return 0
+
+
+def fetch(_: argparse.Namespace, settings: Settings) -> int:
+    """Fetch the jars without starting anything."""
+    local_broker(settings).fetch_jars(progress=say)
+    return 0
+
+
+def status(_: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the broker serves, 3 when it is not running, 1 when it runs but does not answer."""
+    state = local_broker(settings).status()
+    if not state.running:
+        print(f"Kafka is not running (expected on {state.bootstrap})")
+        return 3
+    print(f"Kafka pid {state.pid} on {state.bootstrap}: {'serving' if state.serving else 'NOT answering'}")
+    return 0 if state.serving else 1

@@ -1,0 +1,330 @@
+"""A real Apache Kafka broker on this machine, without Docker.
+
+The jars come from Maven Central (``deploy/kafka/pom.xml``); storage is formatted with
+``kafka.tools.StorageTool format --standalone`` and the broker runs as one combined KRaft
+broker/controller (``kafka.Kafka``). Everything lives under ``{home}/kafka``: ``libs/`` (jars),
+``data/`` (log dirs), ``logs/`` (server.log, stdout), ``config/`` and ``kafka.pid``.
+
+Only the process recorded in ``kafka.pid`` is ever stopped, and only after checking that it is
+still a ``kafka.Kafka`` JVM started from this home.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from confluent_kafka.admin import AdminClient
+
+from bus.errors import ConfigurationError, LocalKafkaError
+
+log = structlog.get_logger(__name__)
+
+DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+_LOG_TAIL_LINES = 25
+
+Progress = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    """Default progress sink: say nothing."""
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``govbus kafka status`` reports."""
+
+    running: bool
+    serving: bool
+    pid: int | None
+    bootstrap: str
+
+
+class LocalKafka:
+    """The local broker rooted at ``home`` (usually ``.govbus/kafka``) listening on 127.0.0.1:``port``."""
+
+    def __init__(self, home: Path, port: int = 9092, controller_port: int | None = None) -> None:
+        self.home = home.resolve()
+        self.port = port
+        self.controller_port = controller_port or port + 1
+        self.libs = self.home / "libs"
+        self.data = self.home / "data"
+        self.logs = self.home / "logs"
+        self.config = self.home / "config"
+        self.pid_file = self.home / "kafka.pid"
+
+    @property
+    def bootstrap(self) -> str:
+        """The address clients use."""
+        return f"127.0.0.1:{self.port}"
+
+    # -- jars -----------------------------------------------------------------------------------
+
+    def fetch_jars(self, progress: Progress = _silent) -> None:
+        """Copy the pinned broker jars from Maven Central into ``libs/``; a no-op when already there."""
+        pom = DEPLOY_DIR / "pom.xml"
+        stamp = self.libs / ".pom-sha256"
+        digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+        if stamp.exists() and stamp.read_text().strip() == digest:
+            return
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise ConfigurationError(
+                "Maven (mvn) is not on PATH; it is needed once to fetch the Kafka jars "
+                "(Debian: apt-get install maven)"
+            )
+        progress("fetching Kafka jars from Maven Central (first run only)")
+        self.libs.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", f"-Dkafka.libs={self.libs}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-_LOG_TAIL_LINES:])
+            raise LocalKafkaError(f"mvn could not fetch the Kafka jars (exit {result.returncode})", tail)
+        stamp.write_text(digest + "\n")
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def up(self, progress: Progress = _silent, timeout_s: float = START_TIMEOUT_S) -> bool:
+        """Start the broker unless ours already runs; return True when this call started it.
+
+        Returns only once a metadata request is answered. Raises :class:`LocalKafkaError` when
+        the port is held by another program or the broker dies or stays silent while starting.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            pid = self._our_pid()
+            if pid is not None:
+                progress(f"Kafka already running (pid {pid}) on {self.bootstrap}")
+                self._wait_serving(pid, timeout_s)
+                return False
+            for port in (self.port, self.controller_port):
+                if _port_open(port):
+                    raise LocalKafkaError(
+                        f"port {port} on 127.0.0.1 is held by another program, not by govbus's broker "
+                        f"in {self.home}; stop it or point GOVBUS_KAFKA_BOOTSTRAP at that cluster"
+                    )
+            java = _require_java()
+            self.fetch_jars(progress)
+            self._write_config()
+            if not (self.data / "meta.properties").exists():
+                progress("formatting KRaft storage")
+                self._format_storage(java)
+            progress(f"starting Kafka on {self.bootstrap}")
+            pid = self._spawn(java)
+            self._wait_serving(pid, timeout_s)
+            progress(f"Kafka is serving on {self.bootstrap} (pid {pid})")
+            return True
+
+    def down(self, progress: Progress = _silent, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Stop the broker this home started; return False when none was running."""
+        with self._lock():
+            pid = self._our_pid()
+            if pid is None:
+                self.pid_file.unlink(missing_ok=True)
+                progress("Kafka is not running")
+                return False
+            progress(f"stopping Kafka (pid {pid})")
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid):
+                log.warning("kafka.stop.forced", pid=pid, waited_s=timeout_s)
+                os.kill(pid, signal.SIGKILL)
+                while _alive(pid):
+                    time.sleep(0.1)
+            _reap(pid)
+            self.pid_file.unlink(missing_ok=True)
+            progress("Kafka stopped")
+            return True
+
+    def status(self) -> BrokerStatus:
+        """Whether our broker process runs and answers metadata requests."""
+        pid = self._our_pid()
+        serving = pid is not None and metadata_answers(self.bootstrap, timeout_s=3.0)
+        return BrokerStatus(running=pid is not None, serving=serving, pid=pid, bootstrap=self.bootstrap)
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last lines of the broker's logs, for error messages."""
+        chunks: list[str] = []
+        for name in ("kafka.out", "server.log"):
+            path = self.logs / name
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                chunks.append(f"--- {path} ---\n" + "\n".join(text))
+        return "\n".join(chunks)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise up/down between processes (several test sessions may share one broker)."""
+        with (self.home / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _our_pid(self) -> int | None:
+        """The recorded pid if that process is still our ``kafka.Kafka`` JVM."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        args = [part.decode(errors="replace") for part in cmdline]
+        if "kafka.Kafka" in args and str(self.config / "server.properties") in args:
+            return pid
+        return None
+
+    def _write_config(self) -> None:
+        self.config.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        template = (DEPLOY_DIR / "server.properties").read_text()
+        rendered = template.format(
+            port=self.port, controller_port=self.controller_port, data_dir=self.data.as_posix()
+        )
+        (self.config / "server.properties").write_text(rendered)
+        shutil.copyfile(DEPLOY_DIR / "log4j2.properties", self.config / "log4j2.properties")
+
+    def _classpath(self) -> str:
+        if not any(self.libs.glob("kafka_2.13-*.jar")):
+            raise LocalKafkaError(f"no Kafka jars in {self.libs}; run `make setup` or `govbus kafka up`")
+        return f"{self.libs}/*"
+
+    def _java_args(self, java: str) -> list[str]:
+        return [
+            java,
+            "-Xms256m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.logs}",
+            f"-Dlog4j2.configurationFile={self.config / 'log4j2.properties'}",
+            "-cp",
+            self._classpath(),
+        ]
+
+    def _format_storage(self, java: str) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        result = subprocess.run(
+            [
+                *self._java_args(java),
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config / "server.properties"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-_LOG_TAIL_LINES:])
+            raise LocalKafkaError(f"formatting KRaft storage failed (exit {result.returncode})", tail)
+
+    def _spawn(self, java: str) -> int:
+        out = (self.logs / "kafka.out").open("ab")
+        with out:
+            process = subprocess.Popen(
+                [*self._java_args(java), "kafka.Kafka", str(self.config / "server.properties")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{process.pid}\n")
+        return process.pid
+
+    def _wait_serving(self, pid: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                _reap(pid)
+                self.pid_file.unlink(missing_ok=True)
+                raise LocalKafkaError("Kafka exited while starting", self.log_tail())
+            if _port_open(self.port) and metadata_answers(self.bootstrap, timeout_s=2.0):
+                return
+            time.sleep(0.3)
+        raise LocalKafkaError(
+            f"Kafka did not answer on {self.bootstrap} within {timeout_s:.0f}s", self.log_tail()
+        )
+
+
+def metadata_answers(bootstrap: str, timeout_s: float) -> bool:
+    """True when a cluster at ``bootstrap`` answers a metadata request in time."""
+    # The stubs type config values as scalars, but librdkafka's binding accepts a logging.Logger here.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _QUIET})  # type: ignore[dict-item]
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except Exception:
+        return False
+    return True
+
+
+# librdkafka reports every refused connection while the broker is still starting; drop that chatter.
+_QUIET = logging.getLogger("govbus.kafka.probe")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+
+
+def _require_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise ConfigurationError(
+            "Java is not on PATH; Kafka needs a JDK 17+ (Debian: apt-get install openjdk-17-jre)"
+        )
+    return java
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the broker was this process's child (no zombie left behind)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child still answers kill(0); treat it as dead.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

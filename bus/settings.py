@@ -1,0 +1,53 @@
+"""Settings read from the environment (prefix ``GOVBUS_``), once, in one place.
+
+Nothing here touches the network or the disk at import; :func:`load_settings` is the only reader.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a govbus process may be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="GOVBUS_", frozen=True, extra="ignore")
+
+    home: Path = Field(
+        default=Path(".govbus"),
+        description="Working folder for Kafka jars, data and logs, and the embedded read-model database.",
+    )
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    registry_url: str = Field(
+        default="http://127.0.0.1:8080/registry", description="Base URL of the schema registry API."
+    )
+    readmodel_url: str = Field(
+        default="",
+        description="Read-model store: a sqlite:///path URL or a postgresql:// URL; empty = SQLite in home.",
+    )
+    topic_prefix: str = Field(
+        default="",
+        description="Prefix of every topic name, so environments can share a cluster (e.g. 'staging.').",
+    )
+    log_level: str = Field(default="info", description="Minimum log level: debug, info, warning, error.")
+    log_format: str = Field(default="auto", description="auto (JSON unless a TTY), json or console.")
+
+    @property
+    def kafka_home(self) -> Path:
+        """Where the local broker's jars, data and logs live."""
+        return self.home / "kafka"
+
+    @property
+    def effective_readmodel_url(self) -> str:
+        """The read-model URL, defaulting to an SQLite file under ``home``."""
+        return self.readmodel_url or f"sqlite:///{self.home / 'readmodel.sqlite'}"
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """Read the environment once; later calls return the same object."""
+    return Settings()

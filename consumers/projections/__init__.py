@@ -1,0 +1,1 @@
+"""Read-model projections: a pure ``apply`` per read model plus the SQL that stores its rows."""

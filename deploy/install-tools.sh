@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system tools govbus needs when they are missing: a Java runtime (the Kafka broker)
+# and Maven (fetches the broker's jars). Uses Debian's packages; needs root or passwordless sudo.
+set -euo pipefail
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "==> installing ${missing[*]} from Debian's packages"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "error: need root (or sudo) to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo -n"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,41 @@
+"""The gateway's composition root: the registry API, the read-model API and health, in one FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from schemas.registry import SchemaRegistry
+
+from bus.settings import Settings
+from consumers.store import open_store
+from gateway.problems import install_problem_handlers
+from gateway.registry_api import registry_router
+from gateway.residents_api import residents_router
+
+
+def create_app(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
+    """Build the app; the registry reads its Kafka topic when the app starts, not at import."""
+    registry = registry or SchemaRegistry.from_kafka(settings.kafka_bootstrap)
+    store = open_store(settings.effective_readmodel_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        registry.start()
+        try:
+            yield
+        finally:
+            registry.close()
+            store.close()
+
+    app = FastAPI(title="govbus gateway", version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(registry_router(registry), prefix="/registry")
+    app.include_router(residents_router(store))
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

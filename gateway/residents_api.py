@@ -1,0 +1,42 @@
+"""``/v1/residents``: the current record of a resident from the residents read model.
+
+Fields classified ``sensitive`` in the catalog (the resident registration number) are masked by
+default; per-ministry sharing agreements decide more in a later iteration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from consumers.projections.residents import get_resident
+from consumers.store import SqliteStore
+from gateway.problems import Problem
+
+
+def mask_registration_number(number: str) -> str:
+    """Keep the birth date and the sex digit, hide the rest: ``900101-1******``."""
+    return number[:8] + "*" * max(len(number) - 8, 0)
+
+
+def residents_router(store: SqliteStore) -> APIRouter:
+    """Routes reading the residents read model held by ``store``."""
+    router = APIRouter(prefix="/v1/residents", tags=["residents"])
+
+    @router.get("/{resident_id}")
+    def get(resident_id: str) -> dict[str, Any]:
+        with store.snapshot() as tx:
+            resident = get_resident(tx, resident_id)
+        if resident is None:
+            raise Problem(404, "Resident not found", f"no resident with id {resident_id!r}")
+        record = asdict(resident)
+        record["registration_number"] = mask_registration_number(resident.registration_number)
+        address = {
+            k: record.pop(k)
+            for k in ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
+        }
+        return {**record, "address": address}
+
+    return router

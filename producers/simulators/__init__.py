@@ -1,0 +1,1 @@
+"""Deterministic generators of realistic Korean administrative activity, for demos, tests and benchmarks."""

@@ -1,0 +1,196 @@
+"""The catalog: every agency event as an ``.avsc`` file under ``schemas/avsc/<topic>/<Record>.avsc``.
+
+The files are the one source of truth for topics, Kafka keys, registry subjects and the
+classification of every field (which the gateway's masking reads). Loading validates the rules
+every catalog file must follow and raises :class:`~bus.errors.InvalidSchemaError` naming the file
+and field that breaks one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, cast
+
+import fastavro
+
+from bus.errors import InvalidSchemaError, SchemaNotFoundError
+
+CATALOG_DIR = Path(__file__).resolve().parent / "avsc"
+CLASSIFICATIONS = ("public", "internal", "personal", "sensitive")
+_NAMED = ("record", "enum", "fixed")
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One event record of the catalog and where it travels."""
+
+    topic: str
+    schema: Mapping[str, Any]
+    path: Path
+    schema_text: str = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The unqualified record name, e.g. ``ResidentMoved``."""
+        return str(self.schema["name"])
+
+    @property
+    def full_name(self) -> str:
+        """The record's full name, used as the CloudEvents ``ce_type``."""
+        return f"{self.schema['namespace']}.{self.schema['name']}"
+
+    @property
+    def agency(self) -> str:
+        """The publishing agency: the topic's first segment."""
+        return self.topic.split(".", 1)[0]
+
+    @property
+    def key_field(self) -> str:
+        """The top-level field holding the aggregate id, used as the Kafka key."""
+        return str(self.schema["key"])
+
+    @property
+    def subject(self) -> str:
+        """The registry subject (TopicRecordNameStrategy): ``{topic}-{full name}``."""
+        return f"{self.topic}-{self.full_name}"
+
+    @cached_property
+    def parsed(self) -> dict[str, Any]:
+        """The fastavro-parsed schema used to encode and decode."""
+        parsed = fastavro.parse_schema(json.loads(self.schema_text), _write_hint=False)
+        return cast(dict[str, Any], parsed)
+
+    def classifications(self) -> dict[str, str]:
+        """Dotted field path → classification, for every field at every nesting level."""
+        result: dict[str, str] = {}
+        for path, fld in _walk_fields(self.schema):
+            result[path] = str(fld["classification"])
+        return result
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All event types, indexed by full name and by topic."""
+
+    events: tuple[EventType, ...]
+
+    def __iter__(self) -> Iterator[EventType]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def get(self, full_name: str) -> EventType:
+        """The event type with that full name (or unqualified name, when unique)."""
+        for event in self.events:
+            if full_name in (event.full_name, event.name):
+                return event
+        raise SchemaNotFoundError(f"no event type {full_name!r} in the catalog")
+
+    def topics(self) -> list[str]:
+        """Every topic, sorted."""
+        return sorted({event.topic for event in self.events})
+
+    def for_topic(self, topic: str) -> list[EventType]:
+        """The event types that share ``topic``."""
+        return [event for event in self.events if event.topic == topic]
+
+    def for_agency(self, agency: str) -> list[EventType]:
+        """The event types an agency publishes."""
+        return [event for event in self.events if event.agency == agency]
+
+
+def load_catalog(root: Path = CATALOG_DIR) -> Catalog:
+    """Read and validate every ``.avsc`` file below ``root``."""
+    events = [_load_event(path) for path in sorted(root.glob("*/*.avsc"))]
+    if not events:
+        raise InvalidSchemaError(f"no .avsc files under {root}")
+    _check_topics(events)
+    return Catalog(tuple(events))
+
+
+def _load_event(path: Path) -> EventType:
+    text = path.read_text(encoding="utf-8")
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSchemaError(f"{path}: not JSON: {exc}") from exc
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        raise InvalidSchemaError(f"{path}: a catalog event must be a record schema")
+    for attribute in ("namespace", "doc", "key"):
+        if attribute not in schema:
+            raise InvalidSchemaError(f"{path}: the record needs a {attribute!r} attribute")
+    if path.stem != schema["name"]:
+        raise InvalidSchemaError(f"{path}: file name must be the record name {schema['name']!r}")
+    _check_named_docs(path, schema)
+    for field_path, fld in _walk_fields(schema):
+        if not fld.get("doc"):
+            raise InvalidSchemaError(f"{path}: field {field_path!r} has no doc")
+        if fld.get("classification") not in CLASSIFICATIONS:
+            raise InvalidSchemaError(
+                f"{path}: field {field_path!r} has classification {fld.get('classification')!r}; "
+                f"expected one of {', '.join(CLASSIFICATIONS)}"
+            )
+    key_fields = {f["name"]: f for f in schema["fields"]}
+    key = key_fields.get(schema["key"])
+    if key is None or key["type"] != "string":
+        raise InvalidSchemaError(f"{path}: key {schema['key']!r} must name a top-level string field")
+    event = EventType(topic=path.parent.name, schema=schema, path=path, schema_text=text)
+    try:
+        _ = event.parsed
+    except Exception as exc:
+        raise InvalidSchemaError(f"{path}: not a valid Avro schema: {exc}") from exc
+    return event
+
+
+def _check_topics(events: list[EventType]) -> None:
+    keys: dict[str, str] = {}
+    for event in events:
+        if keys.setdefault(event.topic, event.key_field) != event.key_field:
+            raise InvalidSchemaError(
+                f"{event.path}: every event on {event.topic!r} must be keyed by {keys[event.topic]!r}"
+            )
+
+
+def _walk_fields(schema: Any, prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Yield (dotted path, field) for every record field, descending into nested types."""
+    for fld in _record_fields(schema):
+        path = f"{prefix}{fld['name']}"
+        yield path, fld
+        yield from _walk_fields(fld["type"], prefix=f"{path}.")
+
+
+def _record_fields(schema: Any) -> list[Mapping[str, Any]]:
+    if isinstance(schema, list):
+        return [f for branch in schema for f in _record_fields(branch)]
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if kind == "record":
+            return list(schema["fields"])
+        if kind == "array":
+            return _record_fields(schema["items"])
+        if kind == "map":
+            return _record_fields(schema["values"])
+    return []
+
+
+def _check_named_docs(path: Path, schema: Any) -> None:
+    if isinstance(schema, list):
+        for branch in schema:
+            _check_named_docs(path, branch)
+    elif isinstance(schema, dict):
+        if schema.get("type") in _NAMED and not schema.get("doc"):
+            raise InvalidSchemaError(f"{path}: named type {schema.get('name')!r} has no doc")
+        for child in ("fields", "items", "values"):
+            value = schema.get(child)
+            if isinstance(value, list):
+                for fld in value:
+                    _check_named_docs(path, fld.get("type") if isinstance(fld, dict) else fld)
+            elif value is not None:
+                _check_named_docs(path, value)
+        if "type" in schema and isinstance(schema["type"], list | dict):
+            _check_named_docs(path, schema["type"])

@@ -1,0 +1,94 @@
+"""Shared fixtures: one real Kafka broker per test session, and unique names so tests never share data.
+
+Broker choice, in order: ``GOVBUS_KAFKA_BOOTSTRAP`` set → that cluster; a Docker engine answers →
+testcontainers' Kafka (KRaft); otherwise the local broker that ``govbus kafka up`` runs, from the
+jars under ``.govbus/kafka`` (fetched on first use). A broker this session started is stopped at
+its end; one that was already running is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bus.local_kafka import LocalKafka
+from bus.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+# Tests use their own broker port so they never collide with a `make demo` broker on 9092.
+TEST_KAFKA_PORT = int(os.environ.get("GOVBUS_TEST_KAFKA_PORT", "19092"))
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        return subprocess.run([docker, "info"], capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of a real Kafka broker for this test session."""
+    configured = os.environ.get("GOVBUS_KAFKA_BOOTSTRAP")
+    if configured:
+        yield configured
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    broker = LocalKafka(ROOT / ".govbus" / "kafka-test", port=TEST_KAFKA_PORT)
+    # Share the jars fetched by `make setup` instead of downloading them a second time.
+    main_libs = ROOT / ".govbus" / "kafka" / "libs"
+    if main_libs.exists() and not broker.libs.exists():
+        broker.home.mkdir(parents=True, exist_ok=True)
+        broker.libs.symlink_to(main_libs, target_is_directory=True)
+    started = broker.up()
+    try:
+        yield broker.bootstrap
+    finally:
+        if started:
+            broker.down()
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A short random suffix for topics, groups and subjects that only this test uses."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def bus_settings(kafka_bootstrap: str, tmp_path: Path, unique_name: str) -> Settings:
+    """Settings for one test: its own topic prefix and read-model file on the session's broker."""
+    return Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=f"t{unique_name}.",
+        readmodel_url=f"sqlite:///{tmp_path / 'readmodel.sqlite'}",
+        home=tmp_path / "home",
+    )
+
+
+@pytest.fixture
+def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
+    """Base URL of a real gateway (registry on its own `_schemas` topic) served over HTTP for one test."""
+    from schemas.registry import SchemaRegistry
+
+    from gateway.app import create_app
+    from tests.support import serve
+
+    registry = SchemaRegistry.from_kafka(bus_settings.kafka_bootstrap, topic=f"_schemas-{unique_name}")
+    with serve(create_app(bus_settings, registry=registry)) as base:
+        yield base

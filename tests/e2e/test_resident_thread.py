@@ -1,0 +1,106 @@
+"""One event from an agency to a ministry: producer → Kafka → consumer → SQLite → gateway over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.kafka_config import KafkaConnection
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from consumers.decoder import EventDecoder
+from consumers.projections.residents import ResidentProjection
+from consumers.runtime import ProjectionRunner
+from consumers.store import open_store
+from producers.publisher import Publisher
+from producers.simulators.localgov import LocalGovSimulator
+from schemas.catalog import load_catalog
+from schemas.catalog_sync import register_catalog
+from schemas.registry_client import RegistryClient
+from tests.support import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+@pytest.fixture
+def registry(gateway_url: str) -> Iterator[RegistryClient]:
+    """A registry client on the test gateway with the catalog registered."""
+    client = RegistryClient(f"{gateway_url}/registry")
+    register_catalog(client, load_catalog())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def consumer(bus_settings: Settings, registry: RegistryClient) -> Iterator[ProjectionRunner]:
+    """The residents adapter running in a background thread for the test's duration."""
+    connection = KafkaConnection(bus_settings.kafka_bootstrap)
+    ensure_topics(
+        connection, [f"{bus_settings.topic_prefix}{t}" for t in ("localgov.resident", "residents.dlq")]
+    )
+    runner = ProjectionRunner(
+        connection,
+        ResidentProjection(),
+        open_store(bus_settings.effective_readmodel_url),
+        EventDecoder(registry, load_catalog()),
+        topic_prefix=bus_settings.topic_prefix,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    yield runner
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_published_moves_reach_the_ministry_through_the_gateway(
+    bus_settings: Settings, gateway_url: str, registry: RegistryClient, consumer: ProjectionRunner
+) -> None:
+    """Every simulated resident is readable at the gateway with the address of their last move."""
+    events = list(LocalGovSimulator(seed=11, residents=20).events(150))
+    publisher = Publisher(
+        KafkaConnection(bus_settings.kafka_bootstrap),
+        registry,
+        load_catalog(),
+        agency="localgov",
+        source="urn:govbus:agency:localgov",
+        topic_prefix=bus_settings.topic_prefix,
+    )
+    for event in events:
+        publisher.publish(event.type, event.data, event_id=event.id, time=event.time)
+    publisher.close()
+    assert publisher.delivered == len(events)
+
+    expected: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.type.endswith("Registered"):
+            expected[event.data["resident_id"]] = {"address": event.data["address"], "status": "ACTIVE"}
+        elif event.type.endswith("Moved"):
+            expected[event.data["resident_id"]]["address"] = event.data["new_address"]
+        else:
+            expected[event.data["resident_id"]]["status"] = "DECEASED"
+    wait_for(lambda: consumer.stats.applied == len(events), what="the consumer to apply every event")
+
+    with httpx.Client(base_url=gateway_url) as http:
+        for resident_id, want in expected.items():
+            record = http.get(f"/v1/residents/{resident_id}").json()
+            assert record["address"] == want["address"], resident_id
+            assert record["status"] == want["status"]
+            assert record["registration_number"].endswith("******")
+
+
+def test_unknown_resident_is_a_404_problem(gateway_url: str) -> None:
+    """Asking for a resident nobody registered answers 404 as problem+json naming the id."""
+    response = httpx.get(f"{gateway_url}/v1/residents/R999999999999")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "R999999999999" in response.json()["detail"]
+
+
+def test_health_endpoint_answers(gateway_url: str) -> None:
+    """GET /healthz answers 200 with status ok."""
+    assert httpx.get(f"{gateway_url}/healthz").json() == {"status": "ok"}
