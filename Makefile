@@ -28,6 +28,7 @@ demo: setup
 	@$(BIN)/govbus demo
 
 test: setup
+	@bash deploy/install-tools.sh --postgres
 	@$(BIN)/pytest
 
 lint: setup

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system tools govbus needs when they are missing: a Java runtime (the Kafka broker)
-# and Maven (fetches the broker's jars). Uses Debian's packages; needs root or passwordless sudo.
+# Installs the system tools govbus needs when they are missing: a Java runtime (the Kafka broker),
+# Maven (fetches the broker's jars) and, with --postgres, the PostgreSQL server the tests start.
+# Uses Debian's packages; needs root or passwordless sudo.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if [ "${1:-}" = "--postgres" ] && ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
+  missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "==> installing ${missing[*]} from Debian's packages"

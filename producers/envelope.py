@@ -7,7 +7,7 @@ Extensions used by govbus: ``correlationid`` (one citizen request across agencie
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,13 +19,19 @@ EXTENSIONS = ("correlationid", "causationid", "legalbasis", "dataclassification"
 Headers = list[tuple[str, str | bytes | None]]
 
 
+def new_event_id() -> str:
+    """A random (version 4) UUID string; formatted by hand because ``str(uuid.uuid4())`` is 3x slower."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
 @dataclass(frozen=True)
 class CloudEvent:
     """The CloudEvents context attributes of one event (the data travels separately)."""
 
     source: str
     type: str
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_event_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     extensions: Mapping[str, str] = field(default_factory=dict)
 
@@ -48,7 +54,9 @@ class CloudEvent:
     ) -> CloudEvent:
         """Parse the attributes back from Kafka headers; raises ValueError when a required one is missing."""
         pairs = headers.items() if isinstance(headers, Mapping) else headers or []
-        values = {name: raw.decode() if isinstance(raw, bytes) else raw for name, raw in pairs if raw is not None}
+        values = {
+            name: raw.decode() if isinstance(raw, bytes) else raw for name, raw in pairs if raw is not None
+        }
         missing = [a for a in ("ce_id", "ce_source", "ce_type", "ce_time") if a not in values]
         if missing:
             raise ValueError(f"missing CloudEvents headers: {', '.join(missing)}")

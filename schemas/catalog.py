@@ -61,7 +61,7 @@ class EventType:
     @cached_property
     def parsed(self) -> dict[str, Any]:
         """The fastavro-parsed schema used to encode and decode."""
-        parsed = fastavro.parse_schema(json.loads(self.schema_text), _write_hint=False)
+        parsed = fastavro.parse_schema(json.loads(self.schema_text))
         return cast(dict[str, Any], parsed)
 
     def classifications(self) -> dict[str, str]:

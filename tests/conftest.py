@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -87,8 +88,33 @@ def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
     from schemas.registry import SchemaRegistry
 
     from gateway.app import create_app
-    from tests.support import serve
+    from gateway.server import serve_in_thread
 
     registry = SchemaRegistry.from_kafka(bus_settings.kafka_bootstrap, topic=f"_schemas-{unique_name}")
-    with serve(create_app(bus_settings, registry=registry)) as base:
+    with serve_in_thread(create_app(bus_settings, registry=registry)) as base:
         yield base
+
+
+def _two_free_ports() -> int:
+    from gateway.server import free_port
+
+    while True:
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A broker of this test's own (not yet started) that it may stop and restart; stopped afterwards."""
+    kafka = LocalKafka(tmp_path / "kafka", port=_two_free_ports())
+    kafka.home.mkdir(parents=True)
+    shared_libs = ROOT / ".govbus" / "kafka" / "libs"
+    if shared_libs.exists():
+        kafka.libs.symlink_to(shared_libs, target_is_directory=True)
+    yield kafka
+    kafka.down()

@@ -106,7 +106,7 @@ def test_restart_resumes_from_the_stored_position_without_reapplying(
 def test_records_at_or_below_the_stored_position_are_skipped(
     bus_settings: Settings, connection: KafkaConnection, registry: RegistryClient
 ) -> None:
-    """When Kafka redelivers records already applied (positions ahead of the group), they are not reapplied."""
+    """Records Kafka redelivers that the tracking table already holds are not applied again."""
     store = open_store(bus_settings.effective_readmodel_url)
     _publish(bus_settings, connection, registry, 30, seed=8)
     first = _runner(bus_settings, connection, registry, store)

@@ -41,3 +41,16 @@ def test_missing_required_header_is_named() -> None:
     headers = [h for h in CloudEvent(source="s", type="t").headers() if h[0] != "ce_type"]
     with pytest.raises(ValueError, match="ce_type"):
         CloudEvent.from_headers(headers)
+
+
+def test_event_ids_are_version_4_uuids_and_unique() -> None:
+    """Generated event ids parse as RFC 4122 version-4 UUIDs and do not repeat."""
+    import uuid
+
+    from producers.envelope import new_event_id
+
+    ids = [new_event_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)

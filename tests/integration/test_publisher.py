@@ -1,0 +1,147 @@
+"""The publisher SDK against real Kafka: delivery, ownership, validation, and a broker restart mid-stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer
+
+from bus.errors import PublishError, SerializationError
+from bus.kafka_config import KafkaConnection
+from bus.local_kafka import LocalKafka
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from producers.publisher import Publisher
+from producers.simulators.localgov import LocalGovSimulator
+from schemas.catalog import load_catalog
+from schemas.catalog_sync import register_catalog
+from schemas.registry_client import RegistryClient
+
+pytestmark = pytest.mark.integration
+TOPIC = "localgov.resident"
+
+
+@pytest.fixture
+def registry(gateway_url: str) -> Iterator[RegistryClient]:
+    """A registry client on the test gateway with the catalog registered."""
+    client = RegistryClient(f"{gateway_url}/registry")
+    register_catalog(client, load_catalog())
+    yield client
+    client.close()
+
+
+def _publisher(bootstrap: str, registry: RegistryClient, prefix: str, **overrides: str | int) -> Publisher:
+    connection = KafkaConnection(bootstrap, extra=dict(overrides))
+    return Publisher(connection, registry, load_catalog(), "localgov", "urn:govbus:agency:localgov", prefix)
+
+
+def _event_ids(bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0) -> Counter[str]:
+    """Every ce_id in ``topic`` (read from the beginning until ``expected`` records or the timeout)."""
+    consumer = Consumer(KafkaConnection(bootstrap).consumer(group_id=f"verify-{topic}"))
+    consumer.subscribe([topic])
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + timeout_s
+    idle_since = time.monotonic()
+    while time.monotonic() < deadline:
+        batch = consumer.consume(num_messages=1000, timeout=0.5)
+        records = [m for m in batch if m.error() is None]
+        for message in records:
+            seen[dict(message.headers() or [])["ce_id"].decode()] += 1
+        if records:
+            idle_since = time.monotonic()
+        elif sum(seen.values()) >= expected and time.monotonic() - idle_since > 2:
+            break
+    consumer.close()
+    return seen
+
+
+def test_every_published_event_is_acknowledged_and_readable(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """Published events arrive once each, keyed by resident id, with their CloudEvents headers."""
+    ensure_topics(KafkaConnection(bus_settings.kafka_bootstrap), [bus_settings.topic_prefix + TOPIC])
+    publisher = _publisher(bus_settings.kafka_bootstrap, registry, bus_settings.topic_prefix)
+    outcomes: dict[str, PublishError | None] = {}
+    ids = [
+        publisher.publish(e.type, e.data, on_delivery=outcomes.__setitem__)
+        for e in LocalGovSimulator(seed=21).events(500)
+    ]
+    publisher.close()
+    assert publisher.delivered == 500
+    assert outcomes == dict.fromkeys(ids)
+    assert _event_ids(bus_settings.kafka_bootstrap, bus_settings.topic_prefix + TOPIC, 500) == Counter(ids)
+
+
+def test_another_agencys_event_is_refused_before_sending(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """An agency publishing outside its own topics gets PublishError and nothing is produced."""
+    finance = Publisher(
+        KafkaConnection(bus_settings.kafka_bootstrap),
+        registry,
+        load_catalog(),
+        "finance",
+        "urn:govbus:agency:finance",
+    )
+    event = next(LocalGovSimulator(seed=1).events(1))
+    with pytest.raises(PublishError, match="may not publish"):
+        finance.publish(event.type, event.data)
+    assert finance.published == 0
+
+
+def test_invalid_event_raises_before_anything_is_sent(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """A payload that does not fit its schema raises SerializationError and is not produced."""
+    publisher = _publisher(bus_settings.kafka_bootstrap, registry, bus_settings.topic_prefix)
+    event = next(LocalGovSimulator(seed=1).events(1))
+    broken = {**event.data, "birth_date": "yesterday"}
+    with pytest.raises(SerializationError, match="ResidentRegistered"):
+        publisher.publish(event.type, broken)
+    with pytest.raises(SerializationError, match="resident_id"):
+        publisher.publish(event.type, {**event.data, "resident_id": ""})
+    assert publisher.published == 0
+
+
+def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
+    private_broker: LocalKafka, registry: RegistryClient, unique_name: str
+) -> None:
+    """Events published while the broker stops and restarts are all delivered, each exactly once."""
+    private_broker.up()
+    prefix = f"restart{unique_name}."
+    ensure_topics(KafkaConnection(private_broker.bootstrap), [prefix + TOPIC])
+    publisher = _publisher(private_broker.bootstrap, registry, prefix)
+    acknowledged: list[str] = []
+    failed: list[str] = []
+
+    def record(event_id: str, error: PublishError | None) -> None:
+        (acknowledged if error is None else failed).append(event_id)
+
+    events = list(LocalGovSimulator(seed=31, residents=300).events(6000))
+    halfway = threading.Event()
+
+    def publish_all() -> None:
+        for index, event in enumerate(events):
+            publisher.publish(event.type, event.data, event_id=event.id, on_delivery=record)
+            if index == len(events) // 3:
+                halfway.set()
+            time.sleep(0.0005)
+        publisher.flush(120)
+
+    worker = threading.Thread(target=publish_all)
+    worker.start()
+    assert halfway.wait(60)
+    private_broker.down()
+    time.sleep(3)
+    private_broker.up()
+    worker.join(timeout=180)
+    assert not worker.is_alive()
+    assert failed == []
+    assert len(acknowledged) == len(events)
+    seen = _event_ids(private_broker.bootstrap, prefix + TOPIC, len(events))
+    assert {event_id: seen[event_id] for event_id in acknowledged} == dict.fromkeys(acknowledged, 1)
+    assert max(seen.values()) == 1
