@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from schemas.registry import SchemaRegistry
 
 from bus.settings import Settings
 from consumers.store import open_store
 from gateway.problems import install_problem_handlers
-from gateway.registry_api import registry_router
+from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
+from schemas.registry import SchemaRegistry
 
 
 def create_app(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
@@ -31,6 +31,7 @@ def create_app(settings: Settings, registry: SchemaRegistry | None = None) -> Fa
 
     app = FastAPI(title="govbus gateway", version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
+    install_registry_errors(app)
     app.include_router(registry_router(registry), prefix="/registry")
     app.include_router(residents_router(store))
 

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bus.errors import InvalidSchemaError, SchemaNotFoundError
 from schemas.catalog import CLASSIFICATIONS, load_catalog
+
+EXPECTED = {
+    "localgov.resident": ("resident_id", {"ResidentRegistered", "ResidentMoved", "ResidentDeceased"}),
+    "localgov.family": ("resident_id", {"FamilyRelationRegistered"}),
+    "localgov.vehicle": ("vehicle_id", {"VehicleRegistered", "VehicleOwnershipTransferred"}),
+    "education.school": ("school_id", {"SchoolRegistered"}),
+    "education.student": ("student_id", {"StudentEnrolled", "StudentTransferred", "StudentGraduated"}),
+    "personnel.civil-servant": (
+        "civil_servant_id",
+        {"CivilServantAppointed", "CivilServantTransferred", "CivilServantPromoted", "CivilServantRetired"},
+    ),
+    "finance.budget": ("budget_line_id", {"BudgetAllocated", "ExpenditureExecuted"}),
+    "finance.benefit": ("benefit_id", {"BenefitGranted", "BenefitPaid", "BenefitSuspended"}),
+}
+KRW = {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 0}
+ID_FORMAT = re.compile(r"'[A-Z]' followed by \d+ digits")
+
+
+def _types(schema: Any) -> Iterator[Any]:
+    """Every type node below ``schema``, fields' types included."""
+    yield schema
+    if isinstance(schema, list):
+        for branch in schema:
+            yield from _types(branch)
+    elif isinstance(schema, dict):
+        for fld in schema.get("fields", []):
+            yield from _types(fld["type"])
+        for child in ("items", "values"):
+            if child in schema:
+                yield from _types(schema[child])
 
 
 def test_catalog_loads_and_every_field_is_classified() -> None:
@@ -30,6 +63,72 @@ def test_resident_events_share_their_topic_and_key() -> None:
     assert moved.agency == "localgov"
     assert moved.subject == "localgov.resident-govbus.localgov.ResidentMoved"
     assert catalog.get("ResidentRegistered").topic == "localgov.resident"
+
+
+def test_catalog_has_every_agency_topic_and_event_type() -> None:
+    """The catalog holds exactly the expected topics, each with its event types and Kafka key."""
+    catalog = load_catalog()
+    assert catalog.topics() == sorted(EXPECTED)
+    for topic, (key, names) in EXPECTED.items():
+        events = catalog.for_topic(topic)
+        assert {event.name for event in events} == names, topic
+        assert {event.key_field for event in events} == {key}, topic
+    assert {event.agency for event in catalog} == {"localgov", "education", "personnel", "finance"}
+
+
+def test_namespaces_follow_the_publishing_agency() -> None:
+    """Every event record lives in the namespace ``govbus.<agency>`` of the topic it travels on."""
+    for event in load_catalog():
+        assert event.schema["namespace"] == f"govbus.{event.agency}", event.path
+
+
+def test_named_types_shared_between_files_are_identical() -> None:
+    """A named type copied into several files (such as govbus.common.Address) is defined alike in each."""
+    definitions: dict[str, dict[str, Any]] = {}
+    for event in load_catalog():
+        for node in _types(event.schema):
+            if isinstance(node, dict) and node.get("type") in ("record", "enum", "fixed"):
+                namespace = node.get("namespace", event.schema["namespace"])
+                full_name = f"{namespace}.{node['name']}"
+                assert definitions.setdefault(full_name, node) == node, f"{full_name} differs in {event.path}"
+    assert "govbus.common.Address" in definitions
+
+
+def test_every_decimal_is_a_krw_amount() -> None:
+    """Money is always a KRW decimal of precision 18 and scale 0."""
+    decimals = [
+        node
+        for event in load_catalog()
+        for node in _types(event.schema)
+        if isinstance(node, dict) and node.get("logicalType") == "decimal"
+    ]
+    assert decimals
+    assert all(node == KRW for node in decimals)
+
+
+def test_every_id_field_documents_its_format() -> None:
+    """Every top-level ``*_id`` field is a string whose doc states its prefix letter and digit count."""
+    for event in load_catalog():
+        for fld in event.schema["fields"]:
+            if fld["name"].endswith("_id") and fld["name"] != "cause_event_id":
+                assert fld["type"] == "string", (event.name, fld["name"])
+                assert ID_FORMAT.search(fld["doc"]), (event.name, fld["name"])
+
+
+def test_identifying_fields_carry_their_classification() -> None:
+    """Registration numbers are sensitive, people's names and birth dates personal, office codes public."""
+    expected_by_name = {"registration_number": "sensitive", "name": "personal", "birth_date": "personal"}
+    seen = set()
+    for event in load_catalog():
+        classes = event.classifications()
+        for path, classification in classes.items():
+            # education.school's ``name`` is a school's name, which is public
+            if path in expected_by_name and event.topic != "education.school":
+                assert classification == expected_by_name[path], (event.name, path)
+                seen.add(path)
+            if path.endswith("_office"):
+                assert classification == "public", (event.name, path)
+    assert seen == set(expected_by_name)
 
 
 def test_unknown_event_type_is_reported_by_name() -> None:
@@ -96,4 +195,43 @@ def test_invalid_avro_is_refused(tmp_path: Path) -> None:
     """A file that is JSON but not valid Avro is refused with the file named."""
     _write(tmp_path, "test.thing", _event(type="no_such_type"))
     with pytest.raises(InvalidSchemaError, match=r"ThingHappened\.avsc"):
+        load_catalog(tmp_path)
+
+
+def test_events_of_one_topic_with_different_keys_are_refused(tmp_path: Path) -> None:
+    """Two event types on one topic keyed by different fields make loading fail."""
+    _write(tmp_path, "test.thing", _event())
+    other = _event(name="other_id")
+    other["name"] = "OtherHappened"
+    other["key"] = "other_id"
+    _write(tmp_path, "test.thing", other)
+    with pytest.raises(InvalidSchemaError, match="must be keyed by"):
+        load_catalog(tmp_path)
+
+
+def test_named_type_without_doc_is_refused(tmp_path: Path) -> None:
+    """An enum (or any named type) without a doc makes loading fail, naming the type."""
+    schema = _event()
+    fields = schema["fields"]
+    assert isinstance(fields, list)
+    schema["fields"] = [
+        *fields,
+        {
+            "name": "kind",
+            "type": {"type": "enum", "name": "Kind", "symbols": ["A"]},
+            "doc": "k",
+            "classification": "public",
+        },
+    ]
+    _write(tmp_path, "test.thing", schema)
+    with pytest.raises(InvalidSchemaError, match="'Kind' has no doc"):
+        load_catalog(tmp_path)
+
+
+def test_file_must_be_named_for_its_record(tmp_path: Path) -> None:
+    """A file whose name differs from its record name is refused."""
+    folder = tmp_path / "test.thing"
+    folder.mkdir()
+    (folder / "Misnamed.avsc").write_text(json.dumps(_event()))
+    with pytest.raises(InvalidSchemaError, match="file name must be the record name"):
         load_catalog(tmp_path)

@@ -1,0 +1,225 @@
+"""``/registry``: the Confluent Schema Registry REST API (Avro), so stock clients work unchanged.
+
+Errors (:class:`~bus.errors.RegistryError`, answered by the handler :func:`install_registry_errors`
+installs) use the registry's own format, ``{"error_code": ..., "message": ...}`` with Confluent's
+codes, not problem+json: that is what SchemaRegistryClient parses. Subject names are taken from the
+decoded path, so percent-encoded ``/`` and ``:`` work; query booleans accept ``true`` in any case.
+Request bodies are read as JSON whatever their content type (clients send
+``application/vnd.schemaregistry.v1+json``, ``application/json`` or none).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from bus.errors import RegistryError
+from schemas.registry import SchemaRegistry, not_found, unprocessable
+
+MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+def registry_response(body: Any, status: int = 200) -> JSONResponse:
+    """A registry answer."""
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE)
+
+
+def registry_error(exc: RegistryError) -> JSONResponse:
+    """A registry error body with Confluent's code."""
+    return registry_response({"error_code": exc.error_code, "message": str(exc)}, exc.status)
+
+
+def install_registry_errors(app: FastAPI) -> None:
+    """Answer every RegistryError in the registry's error format."""
+
+    async def on_registry_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RegistryError)
+        return registry_error(exc)
+
+    app.add_exception_handler(RegistryError, on_registry_error)
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").strip().lower() == "true"
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise unprocessable(f"request body is not JSON: {exc}", 422) from exc
+
+
+def _schema_id(raw: str) -> int:
+    if not raw.isdigit():
+        raise RegistryError("HTTP 404 Not Found", 404, 404)
+    return int(raw)
+
+
+def registry_router(registry: SchemaRegistry) -> APIRouter:
+    """The registry's routes (mounted under ``/registry``); most specific paths first."""
+    router = APIRouter(tags=["schema registry"])
+
+    def route(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
+        return router.api_route(path, methods=[method])
+
+    @route("GET", "/")
+    async def root() -> Response:
+        return registry_response({})
+
+    @route("GET", "/schemas/types")
+    async def schema_types() -> Response:
+        return registry_response(["AVRO"])
+
+    @route("GET", "/schemas/ids/{schema_id}/schema")
+    async def raw_schema_by_id(schema_id: str) -> Response:
+        return Response(registry.schema(_schema_id(schema_id)).text, media_type=MEDIA_TYPE)
+
+    @route("GET", "/schemas/ids/{schema_id}/versions")
+    async def id_versions(schema_id: str, request: Request) -> Response:
+        users = registry.schema_users(_schema_id(schema_id), deleted=_flag(request, "deleted"))
+        return registry_response([{"subject": e.subject, "version": e.version} for e in users])
+
+    @route("GET", "/schemas/ids/{schema_id}/subjects")
+    async def id_subjects(schema_id: str, request: Request) -> Response:
+        users = registry.schema_users(_schema_id(schema_id), deleted=_flag(request, "deleted"))
+        return registry_response(sorted({e.subject for e in users}))
+
+    @route("GET", "/schemas/ids/{schema_id}")
+    async def schema_by_id(schema_id: str) -> Response:
+        stored = registry.schema(_schema_id(schema_id))
+        body: dict[str, Any] = {"schema": stored.text}
+        if stored.references:
+            body["references"] = [r.to_json() for r in stored.references]
+        return registry_response(body)
+
+    @route("GET", "/subjects")
+    async def subjects(request: Request) -> Response:
+        return registry_response(registry.subjects(deleted=_flag(request, "deleted")))
+
+    @route("GET", "/subjects/{subject:path}/versions/{version}/schema")
+    async def raw_version_schema(subject: str, version: str, request: Request) -> Response:
+        entry = registry.version(subject, version, deleted=_flag(request, "deleted"))
+        return Response(entry.schema.text, media_type=MEDIA_TYPE)
+
+    @route("GET", "/subjects/{subject:path}/versions/{version}/referencedby")
+    async def referenced_by(subject: str, version: str) -> Response:
+        return registry_response(registry.referenced_by(subject, version))
+
+    @route("GET", "/subjects/{subject:path}/versions/{version}")
+    async def get_version(subject: str, version: str, request: Request) -> Response:
+        return registry_response(
+            registry.version(subject, version, deleted=_flag(request, "deleted")).to_json()
+        )
+
+    @route("DELETE", "/subjects/{subject:path}/versions/{version}")
+    async def delete_version(subject: str, version: str, request: Request) -> Response:
+        return registry_response(
+            registry.delete_version(subject, version, permanent=_flag(request, "permanent"))
+        )
+
+    @route("GET", "/subjects/{subject:path}/versions")
+    async def list_versions(subject: str, request: Request) -> Response:
+        return registry_response(registry.versions(subject, deleted=_flag(request, "deleted")))
+
+    @route("POST", "/subjects/{subject:path}/versions")
+    async def register(subject: str, request: Request) -> Response:
+        return registry_response({"id": registry.register(subject, await _body(request))})
+
+    @route("POST", "/subjects/{subject:path}")
+    async def lookup(subject: str, request: Request) -> Response:
+        body = await _body(request)
+        entry = registry.lookup(subject, body, deleted=_flag(request, "deleted"))
+        return registry_response(entry.to_json())
+
+    @route("DELETE", "/subjects/{subject:path}")
+    async def delete_subject(subject: str, request: Request) -> Response:
+        return registry_response(registry.delete_subject(subject, permanent=_flag(request, "permanent")))
+
+    @route("POST", "/compatibility/subjects/{subject:path}/versions/{version}")
+    async def compatibility_with_version(subject: str, version: str, request: Request) -> Response:
+        problems = registry.test_compatibility(subject, version, await _body(request))
+        return _compatibility(problems, request)
+
+    @route("POST", "/compatibility/subjects/{subject:path}/versions")
+    async def compatibility_with_all(subject: str, request: Request) -> Response:
+        problems = registry.test_compatibility(subject, None, await _body(request))
+        return _compatibility(problems, request)
+
+    @route("GET", "/config")
+    async def get_global_config() -> Response:
+        return registry_response({"compatibilityLevel": registry.compatibility(None)})
+
+    @route("PUT", "/config")
+    async def put_global_config(request: Request) -> Response:
+        level = registry.set_compatibility(None, _field(await _body(request), "compatibility"))
+        return registry_response({"compatibility": level})
+
+    @route("DELETE", "/config")
+    async def delete_global_config() -> Response:
+        return registry_response({"compatibilityLevel": registry.delete_compatibility(None)})
+
+    @route("GET", "/config/{subject:path}")
+    async def get_config(subject: str, request: Request) -> Response:
+        level = registry.compatibility(subject, default_to_global=_flag(request, "defaultToGlobal"))
+        return registry_response({"compatibilityLevel": level})
+
+    @route("PUT", "/config/{subject:path}")
+    async def put_config(subject: str, request: Request) -> Response:
+        level = registry.set_compatibility(subject, _field(await _body(request), "compatibility"))
+        return registry_response({"compatibility": level})
+
+    @route("DELETE", "/config/{subject:path}")
+    async def delete_config(subject: str) -> Response:
+        return registry_response({"compatibilityLevel": registry.delete_compatibility(subject)})
+
+    @route("GET", "/mode")
+    async def get_global_mode() -> Response:
+        return registry_response({"mode": registry.mode(None)})
+
+    @route("PUT", "/mode")
+    async def put_global_mode(request: Request) -> Response:
+        return registry_response({"mode": registry.set_mode(None, _field(await _body(request), "mode"))})
+
+    @route("GET", "/mode/{subject:path}")
+    async def get_mode(subject: str, request: Request) -> Response:
+        mode = registry.mode(subject, default_to_global=_flag(request, "defaultToGlobal"))
+        return registry_response({"mode": mode})
+
+    @route("PUT", "/mode/{subject:path}")
+    async def put_mode(subject: str, request: Request) -> Response:
+        return registry_response({"mode": registry.set_mode(subject, _field(await _body(request), "mode"))})
+
+    @route("DELETE", "/mode/{subject:path}")
+    async def delete_mode(subject: str) -> Response:
+        return registry_response({"mode": registry.delete_mode(subject)})
+
+    @route("GET", "/associations/{rest:path}")
+    async def associations(rest: str) -> Response:
+        # Subject-to-topic associations are not supported; stock clients treat 404 as "none".
+        raise not_found(f"No associations for {rest}", 40401)
+
+    @route("GET", "/{rest:path}")
+    async def unknown(rest: str) -> Response:
+        raise RegistryError("HTTP 404 Not Found", 404, 404)
+
+    return router
+
+
+def _field(body: Any, name: str) -> Any:
+    if not isinstance(body, dict):
+        raise unprocessable(f"request body must be a JSON object with {name!r}", 422)
+    return body.get(name)
+
+
+def _compatibility(problems: list[str], request: Request) -> Response:
+    body: dict[str, Any] = {"is_compatible": not problems}
+    if _flag(request, "verbose"):
+        body["messages"] = problems
+    return registry_response(body)
