@@ -9,12 +9,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bus.cli import bench, consume, demo, gateway, kafka, simulate
+from bus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate
 from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
 
-COMMAND_GROUPS = (kafka, gateway, consume, simulate, demo, bench)
+COMMAND_GROUPS = (kafka, schemas, gateway, consume, simulate, outbox, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
