@@ -35,6 +35,7 @@ lint: setup
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy
+	@$(BIN)/python -m producers.events.codegen --check
 
 bench: setup
 	@$(BIN)/python -m bench

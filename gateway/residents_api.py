@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from consumers.projections.residents import get_resident
+from consumers.projections.residents import ResidentProjection, get_resident
 from consumers.store import SqliteStore
 from gateway.problems import Problem
 
@@ -24,6 +24,10 @@ def mask_registration_number(number: str) -> str:
 def residents_router(store: SqliteStore) -> APIRouter:
     """Routes reading the residents read model held by ``store``."""
     router = APIRouter(prefix="/v1/residents", tags=["residents"])
+    # The gateway may start before the consumer ever ran: the (idempotent) migration lets it
+    # answer "no such resident" instead of failing on a missing table.
+    with store.transaction() as tx:
+        ResidentProjection().migrate(tx)
 
     @router.get("/{resident_id}")
     def get(resident_id: str) -> dict[str, Any]:
