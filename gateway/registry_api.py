@@ -56,6 +56,14 @@ async def _body(request: Request) -> Any:
         raise unprocessable(f"request body is not JSON: {exc}", 422) from exc
 
 
+def _prefixed(subjects: list[str], request: Request) -> list[str]:
+    # SchemaRegistryClient.get_subjects(subject_prefix=...) sends subjectPrefix; ":*:" means all.
+    prefix = request.query_params.get("subjectPrefix", "")
+    if not prefix or prefix == ":*:":
+        return subjects
+    return [s for s in subjects if s.startswith(prefix)]
+
+
 def _schema_id(raw: str) -> int:
     if not raw.isdigit():
         raise RegistryError("HTTP 404 Not Found", 404, 404)
@@ -101,7 +109,7 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:
 
     @route("GET", "/subjects")
     async def subjects(request: Request) -> Response:
-        return registry_response(registry.subjects(deleted=_flag(request, "deleted")))
+        return registry_response(_prefixed(registry.subjects(deleted=_flag(request, "deleted")), request))
 
     @route("GET", "/subjects/{subject:path}/versions/{version}/schema")
     async def raw_version_schema(subject: str, version: str, request: Request) -> Response:

@@ -16,7 +16,9 @@ part in nothing but ``?deleted=true`` queries.
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -48,7 +50,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 MAX_VERSION = 2**31 - 1
-FENCE_RETRIES = 5
+FENCE_RETRIES = 8
+FENCE_BACKOFF_S = 0.02
 SCHEMA_TYPES = ("AVRO",)
 
 
@@ -127,9 +130,8 @@ class SchemaRegistry:
 
         def decide() -> tuple[list[Record], int]:
             state = self._state
+            self._refuse_read_only(subject)
             mode = state.effective_mode(subject)
-            if mode.startswith("READONLY"):
-                raise unprocessable(f"Subject {subject} is in read-only mode", 42205)
             stored, schema = self._parse(body)
             live = state.versions(subject)
             for entry in live:
@@ -162,6 +164,7 @@ class SchemaRegistry:
         """Soft-delete every live version, or (``permanent``) remove soft-deleted ones for good."""
 
         def decide() -> tuple[list[Record], list[int]]:
+            self._refuse_read_only(subject)
             every = self._versions(subject, deleted=True)
             live = [e for e in every if not e.deleted]
             if not permanent:
@@ -190,6 +193,7 @@ class SchemaRegistry:
         number = parse_version(version)
 
         def decide() -> tuple[list[Record], int]:
+            self._refuse_read_only(subject)
             entries = self._versions(subject, deleted=True)
             entry = self._pick(subject, entries, number, deleted=True)
             self._refuse_referenced([entry])
@@ -347,7 +351,7 @@ class SchemaRegistry:
     def _write(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
         """Decide against a caught-up state and commit; decide again if another instance got in first."""
         with self._write_lock:
-            for _ in range(FENCE_RETRIES):
+            for attempt in range(FENCE_RETRIES):
                 self._log.begin()
                 self._log.sync()
                 with self._state_lock:
@@ -357,7 +361,9 @@ class SchemaRegistry:
                 try:
                     self._log.commit(records)
                 except FencedError as exc:
-                    log.info("registry.write.fenced", reason=str(exc))
+                    log.info("registry.write.fenced", attempt=attempt, reason=str(exc))
+                    # A random pause so that instances fencing each other stop doing it in lockstep.
+                    time.sleep(random.uniform(0, FENCE_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
                     continue
                 return result
         raise RegistryError("the registry's storage is contended by other instances; retry", 500, 50001)
@@ -381,6 +387,10 @@ class SchemaRegistry:
             if entry.version == number and (deleted or not entry.deleted):
                 return entry
         raise not_found(f"Version {number} not found.", 40402)
+
+    def _refuse_read_only(self, subject: str) -> None:
+        if self._state.effective_mode(subject).startswith("READONLY"):
+            raise unprocessable(f"Subject {subject} is in read-only mode", 42205)
 
     def _refuse_referenced(self, entries: list[SchemaVersion]) -> None:
         for entry in entries:
