@@ -85,10 +85,9 @@ def bus_settings(kafka_bootstrap: str, tmp_path: Path, unique_name: str) -> Sett
 @pytest.fixture
 def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
     """Base URL of a real gateway (registry on its own `_schemas` topic) served over HTTP for one test."""
-    from schemas.registry import SchemaRegistry
-
     from gateway.app import create_app
     from gateway.server import serve_in_thread
+    from schemas.registry import SchemaRegistry
 
     registry = SchemaRegistry.from_kafka(bus_settings.kafka_bootstrap, topic=f"_schemas-{unique_name}")
     with serve_in_thread(create_app(bus_settings, registry=registry)) as base:

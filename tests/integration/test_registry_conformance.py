@@ -1,4 +1,4 @@
-"""The shared registry conformance cases through the gateway's ``/registry`` HTTP API, stored in real Kafka."""
+"""The shared registry conformance cases through the gateway's /registry HTTP API, stored in real Kafka."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ BASIC = {
     ],
 }
 # Stands in for its adv_schema.avsc: BASIC plus required fields without defaults.
-ADVANCED = {**BASIC, "fields": [*BASIC["fields"], {"name": "email", "type": "string"}, {"name": "age", "type": "int"}]}
+ADVANCED = {
+    **BASIC,
+    "fields": [*BASIC["fields"], {"name": "email", "type": "string"}, {"name": "age", "type": "int"}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +48,10 @@ def registry(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     home = tmp_path_factory.mktemp("registry")
     settings = Settings(kafka_bootstrap=kafka_bootstrap, readmodel_url=f"sqlite:///{home / 'rm.sqlite'}")
     registry = SchemaRegistry.from_kafka(kafka_bootstrap, topic=f"_schemas-{uuid.uuid4().hex[:10]}")
-    with serve_in_thread(create_app(settings, registry=registry)) as base, httpx.Client(
-        base_url=f"{base}/registry", timeout=30
-    ) as client:
+    with (
+        serve_in_thread(create_app(settings, registry=registry)) as base,
+        httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+    ):
         yield client
 
 
@@ -185,7 +189,9 @@ REST_CALLS: dict[str, Callable[[httpx.Client, str], httpx.Response]] = {
             json={"schema": '"string"', "schemaType": "AVROO"},
         ),
     )[1],
-    "rest-044": lambda c, s: c.post("/compatibility/subjects/UNKNOWN/versions/1", json={"schema": '"string"'}),
+    "rest-044": lambda c, s: c.post(
+        "/compatibility/subjects/UNKNOWN/versions/1", json={"schema": '"string"'}
+    ),
     "rest-045": lambda c, s: c.post(f"/subjects/{s}/versions", json={"schema": ""}),
     "rest-046": lambda c, s: c.get("/schemas/ids/invalid"),
     "rest-047": lambda c, s: (_one_version(c, s), c.get(f"/subjects/{s}/versions/0"))[1],
@@ -218,7 +224,9 @@ def test_rest_expectation(registry: httpx.Client, subject: str, case: dict[str, 
 
 
 @pytest.mark.parametrize("case", cases(INVALID), ids=case_ids(INVALID))
-def test_invalid_schema_is_refused_over_http(registry: httpx.Client, subject: str, case: dict[str, Any]) -> None:
+def test_invalid_schema_is_refused_over_http(
+    registry: httpx.Client, subject: str, case: dict[str, Any]
+) -> None:
     """Registering or looking up an invalid schema answers 422 with error code 42201 and writes nothing."""
     assert register(registry, subject, "string").status_code == 200
     for path in (f"/subjects/{subject}/versions", f"/subjects/{subject}"):

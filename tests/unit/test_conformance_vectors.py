@@ -39,7 +39,7 @@ def test_wire_format_vector_decodes_to_its_value(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", cases(INVALID), ids=case_ids(INVALID))
 def test_invalid_schema_is_refused_with_a_reason(case: dict[str, Any]) -> None:
     """Each invalid schema string raises InvalidSchemaError whose message starts 'Invalid schema'."""
-    with pytest.raises(InvalidSchemaError, match="^Invalid schema"):
+    with pytest.raises(InvalidSchemaError, match=r"^Invalid schema"):
         parse_avro(case["schema_string"])
 
 
@@ -48,19 +48,25 @@ def test_canonical_text_ignores_whitespace_and_attribute_order() -> None:
     one = '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}'
     other = '{ "fields":[{"type":"int","name":"a"}],\n "name":"R","type":"record"}'
     assert parse_avro(one).canonical == parse_avro(other).canonical
-    assert canonical_text(json.loads(one)) == '{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}'
+    assert (
+        canonical_text(json.loads(one)) == '{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}'
+    )
 
 
 def test_default_that_does_not_fit_its_type_is_refused() -> None:
     """A field default of the wrong type is an invalid schema that names the default."""
     schema = {"type": "record", "name": "R", "fields": [{"name": "n", "type": "int", "default": "x"}]}
-    with pytest.raises(InvalidSchemaError, match="^Invalid schema: .*Default value <x>"):
+    with pytest.raises(InvalidSchemaError, match=r"^Invalid schema: .*Default value <x>"):
         parse_avro(json.dumps(schema))
 
 
 def test_union_default_must_fit_the_first_branch() -> None:
     """A union field's default is checked against its first branch, as the Avro specification says."""
-    good = {"type": "record", "name": "R", "fields": [{"name": "n", "type": ["null", "int"], "default": None}]}
+    good = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "n", "type": ["null", "int"], "default": None}],
+    }
     bad = {"type": "record", "name": "R", "fields": [{"name": "n", "type": ["int", "null"], "default": None}]}
     parse_avro(json.dumps(good))
     with pytest.raises(InvalidSchemaError):
