@@ -35,7 +35,7 @@ from bus.settings import Settings
 from bus.topics import ensure_topics
 from producers.envelope import CloudEvent
 from producers.publisher import POLL_EVERY, Publisher
-from producers.simulators.localgov import LocalGovSimulator
+from producers.simulators.simulation import typed_events
 from schemas.catalog import Catalog, EventType, load_catalog
 from schemas.catalog_sync import register_catalog
 from schemas.codec import encode
@@ -75,13 +75,7 @@ class Workload:
 def build_workload(catalog: Catalog, event_type: str) -> Workload:
     """Distinct simulated payloads of ``event_type`` (deterministic)."""
     kind = catalog.get(event_type)
-    payloads: list[dict[str, Any]] = []
-    simulator = LocalGovSimulator(seed=2026, residents=2000)
-    for event in simulator.events(DISTINCT_PAYLOADS * 20):
-        if event.type == kind.full_name:
-            payloads.append(event.data)
-            if len(payloads) == DISTINCT_PAYLOADS:
-                break
+    payloads = [e.data for e in typed_events(frozenset({kind.full_name}), DISTINCT_PAYLOADS, seed=2026)]
     if not payloads:
         raise ValueError(f"the simulators do not generate {kind.full_name}")
     return Workload(kind=kind, payloads=payloads, source=f"urn:govbus:agency:{kind.agency}")
@@ -209,10 +203,9 @@ def _flush_all(flush: Callable[[float], int], path: str) -> None:
 @contextmanager
 def bench_registry(settings: Settings) -> Iterator[str]:
     """A gateway with its own registry topic, in this process, with the catalog registered."""
-    from schemas.registry import SchemaRegistry  # noqa: PLC0415
-
     from gateway.app import create_app  # noqa: PLC0415 - the web stack is only needed while benchmarking
     from gateway.server import serve_in_thread  # noqa: PLC0415
+    from schemas.registry import SchemaRegistry  # noqa: PLC0415
 
     registry = SchemaRegistry.from_kafka(settings.kafka_bootstrap, topic="_schemas-bench")
     with serve_in_thread(create_app(settings, registry=registry)) as base:

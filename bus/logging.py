@@ -36,4 +36,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # httpx logs every request at INFO: noise in a CLI's output, and URLs may carry ids of citizens.
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
     _configured = True

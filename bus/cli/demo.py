@@ -29,7 +29,7 @@ from bus.settings import Settings
 from bus.topics import ensure_topics
 from consumers.adapters import ADAPTERS
 from consumers.dlq import dlq_topic
-from producers.simulators.localgov import LocalGovSimulator
+from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
 from schemas.registry_client import RegistryClient
@@ -123,7 +123,7 @@ def _wait_healthy(base: str) -> None:
 def _most_moved_resident(count: int, seed: int) -> tuple[str, dict[str, Any]]:
     """The simulated resident who moved most, and the address of their last move (replayed from the seed)."""
     moves: dict[str, list[dict[str, Any]]] = {}
-    for event in LocalGovSimulator(seed=seed).events(count):
+    for event in simulated_events("localgov", count, seed):
         if event.type.endswith("ResidentMoved"):
             moves.setdefault(event.data["resident_id"], []).append(event.data["new_address"])
     resident_id = max(sorted(moves), key=lambda r: len(moves[r]))

@@ -1,32 +1,55 @@
-"""``govbus simulate``: publish realistic administrative events through the publisher SDK."""
+"""``govbus simulate``: publish simulated agency activity through the publisher SDK.
+
+Every agency publishes its own events with its own publisher (and so its own CloudEvents source);
+the publisher refuses event types of other agencies, so routing by the event's agency is also a
+check. ``--agency all`` publishes the four agencies' events of one world, interleaved in simulated
+time order.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
 from collections import Counter as Tally
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
 
 from bus.cli.progress import Counter, say
-from bus.errors import ConfigurationError
+from bus.errors import ConfigurationError, PublishError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from producers.publisher import Publisher
-from producers.simulators.localgov import LocalGovSimulator
+from producers.simulators.simulation import AGENCIES, simulated_events
+from producers.simulators.world import SimulatedEvent
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
 
-AGENCY_SOURCES = {"localgov": "urn:govbus:agency:localgov"}
+PROGRESS_STEPS = 200
+
+
+def source_of(agency: str) -> str:
+    """The CloudEvents source an agency publishes under."""
+    return f"urn:govbus:agency:{agency}"
 
 
 def register(commands: Any) -> None:
     """Add the ``simulate`` command."""
     parser = commands.add_parser("simulate", help="publish simulated agency events")
-    parser.add_argument("--agency", default="localgov", choices=sorted(AGENCY_SOURCES), help="which agency")
+    parser.add_argument(
+        "--agency", default="localgov", choices=(*AGENCIES, "all"), help="which agency (default localgov)"
+    )
     parser.add_argument("--count", type=int, default=300, help="number of events (default 300)")
     parser.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
     parser.add_argument(
         "--seed", type=int, default=42, help="random seed; the same seed gives the same events"
+    )
+    parser.add_argument(
+        "--residents",
+        type=int,
+        default=None,
+        help="simulated population (default: sized so the run covers about three simulated years); "
+        "runs of different agencies with the same seed and population come from the same world",
     )
     parser.set_defaults(handler=run)
 
@@ -35,37 +58,123 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Publish ``--count`` events and print a summary per topic."""
     if args.count < 1:
         raise ConfigurationError("--count must be at least 1")
-    tally = simulate(settings, args.agency, args.count, args.seed, args.rate)
-    for topic, count in sorted(tally.items()):
-        print(f"    {topic}: {count} events")
+    if args.rate < 0:
+        raise ConfigurationError("--rate must not be negative")
+    if args.residents is not None and args.residents < 1:
+        raise ConfigurationError("--residents must be at least 1")
+    simulate(settings, args.agency, args.count, args.seed, args.rate, residents=args.residents)
     return 0
 
 
-def simulate(settings: Settings, agency: str, count: int, seed: int, rate: float = 0.0) -> Tally[str]:
-    """Publish simulated events of ``agency``; return events per event type."""
+class EventSink(Protocol):
+    """Where simulated events go: a :class:`~producers.publisher.Publisher`, or a fake in tests."""
+
+    def publish(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> str:
+        """Queue one event."""
+        ...
+
+    def close(self) -> None:
+        """Deliver everything queued or raise."""
+        ...
+
+
+def simulate(
+    settings: Settings,
+    agency: str,
+    count: int,
+    seed: int,
+    rate: float = 0.0,
+    *,
+    residents: int | None = None,
+) -> Tally[str]:
+    """Publish ``count`` simulated events of ``agency`` (or ``all``); return events per topic."""
     catalog = load_catalog()
     registry = RegistryClient(settings.registry_url)
-    publisher = Publisher(
-        KafkaConnection(settings.kafka_bootstrap, client_id=f"govbus-simulate-{agency}"),
-        registry,
-        catalog,
-        agency=agency,
-        source=AGENCY_SOURCES[agency],
-        topic_prefix=settings.topic_prefix,
-    )
-    tally: Tally[str] = Tally()
-    progress = Counter(f"publishing {agency} events", count)
-    started = time.monotonic()
+    publishers = {
+        name: Publisher(
+            KafkaConnection(settings.kafka_bootstrap, client_id=f"govbus-simulate-{name}"),
+            registry,
+            catalog,
+            agency=name,
+            source=source_of(name),
+            topic_prefix=settings.topic_prefix,
+        )
+        for name in (AGENCIES if agency == "all" else (agency,))
+    }
     try:
-        for index, event in enumerate(LocalGovSimulator(seed=seed).events(count)):
-            if rate > 0:
-                time.sleep(max(0.0, started + index / rate - time.monotonic()))
-            publisher.publish(event.type, event.data, event_id=event.id, time=event.time)
-            tally[catalog.get(event.type).topic] += 1
-            progress.advance()
-        publisher.close()
+        events = simulated_events(agency, count, seed, residents)
+        return publish_events(
+            events, publishers, {kind.full_name: kind.topic for kind in catalog}, count, rate
+        )
     finally:
         registry.close()
-    elapsed = progress.finish()
-    say(f"published {count} events in {elapsed:.1f}s ({count / max(elapsed, 1e-9):.0f} events/s)")
+
+
+def publish_events(
+    events: Iterable[SimulatedEvent],
+    publishers: Mapping[str, EventSink],
+    topics: Mapping[str, str],
+    count: int,
+    rate: float = 0.0,
+) -> Tally[str]:
+    """Publish ``events`` through their agency's sink at ``rate`` a second (0: at once); print a summary.
+
+    Returns events per topic; raises ConfigurationError for an event of an agency without a sink.
+    """
+    tally: Tally[str] = Tally()
+    progress = Counter(f"publishing {', '.join(publishers)} events", count)
+    # The counter redraws on every advance; advancing in steps keeps it off the hot path.
+    step = max(count // PROGRESS_STEPS, 1)
+    started = time.monotonic()
+    published = 0
+    for published, event in enumerate(events, start=1):
+        if rate > 0:
+            delay = started + (published - 1) / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        sink = publishers.get(event.agency)
+        if sink is None:
+            raise ConfigurationError(f"no publisher for agency {event.agency!r} ({event.type})")
+        sink.publish(
+            event.type, event.data, event_id=event.id, time=event.time, extensions=_extensions(event.data)
+        )
+        tally[topics[event.type]] += 1
+        if published % step == 0:
+            progress.advance(step)
+    progress.advance(published % step)
+    _close(publishers.values())
+    elapsed = max(progress.finish(), 1e-9)
+    target = f", target {rate:g}/s" if rate > 0 else ""
+    say(f"published {published} events in {elapsed:.1f}s ({published / elapsed:.0f} events/s{target})")
+    for topic, events_on_topic in sorted(tally.items()):
+        print(f"    {topic}: {events_on_topic} events", flush=True)
     return tally
+
+
+def _extensions(data: Mapping[str, Any]) -> dict[str, str] | None:
+    """CloudEvents extensions carried in the payload: the legal basis and the causing event's id."""
+    legal_basis, cause = data.get("legal_basis"), data.get("cause_event_id")
+    if legal_basis is None and cause is None:
+        return None
+    extensions = {"legalbasis": legal_basis, "causationid": cause}
+    return {name: value for name, value in extensions.items() if isinstance(value, str)}
+
+
+def _close(publishers: Iterable[EventSink]) -> None:
+    """Flush every publisher, even when one fails; then raise the first failure."""
+    failures: list[PublishError] = []
+    for publisher in publishers:
+        try:
+            publisher.close()
+        except PublishError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
