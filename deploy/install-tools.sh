@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system tools govbus needs when they are missing: a Java runtime (the Kafka broker),
-# Maven (fetches the broker's jars) and, with --postgres, the PostgreSQL server the tests start.
+# Maven (fetches the broker's jars), a C compiler and Python's headers (the publisher's optional C
+# encoder, schemas/_avro_fast.c) and, with --postgres, the PostgreSQL server the tests start.
 # Uses Debian's packages; needs root or passwordless sudo.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+python=${PYTHON:-python3}
+if ! "$python" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' 2>/dev/null; then
+  missing+=(python3-dev)
+fi
 if [ "${1:-}" = "--postgres" ] && ! compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
   missing+=(postgresql)
 fi

@@ -145,3 +145,33 @@ def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
     seen = _event_ids(private_broker.bootstrap, prefix + TOPIC, len(events))
     assert {event_id: seen[event_id] for event_id in acknowledged} == dict.fromkeys(acknowledged, 1)
     assert max(seen.values()) == 1
+
+
+def test_typed_event_is_published_with_its_classification(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """A typed event published in a with-block arrives decodable, with dataclassification from its schema."""
+    from consumers.decoder import EventDecoder
+    from producers.events import EVENT_MODELS
+
+    topic = bus_settings.topic_prefix + TOPIC
+    ensure_topics(KafkaConnection(bus_settings.kafka_bootstrap), [topic])
+    event = next(e for e in LocalGovSimulator(seed=5).events(50) if e.type.endswith("ResidentMoved"))
+    typed = EVENT_MODELS[event.type].from_avro(event.data)
+    with _publisher(bus_settings.kafka_bootstrap, registry, bus_settings.topic_prefix) as publisher:
+        event_id = publisher.publish_event(typed, extensions={"legalbasis": "주민등록법 제16조"})
+    assert publisher.delivered == 1
+    consumer = Consumer(KafkaConnection(bus_settings.kafka_bootstrap).consumer(group_id=f"typed-{topic}"))
+    consumer.subscribe([topic])
+    message = None
+    deadline = time.monotonic() + 30
+    while message is None and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+    consumer.close()
+    assert message is not None
+    headers = {name: value.decode() for name, value in message.headers() or [] if value is not None}
+    assert headers["ce_id"] == event_id
+    assert headers["ce_dataclassification"] == "personal"
+    assert headers["ce_legalbasis"] == "주민등록법 제16조"
+    decoded = EventDecoder(registry, load_catalog()).decode(message)
+    assert EVENT_MODELS[event.type].from_avro(decoded.data) == typed
