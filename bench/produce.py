@@ -174,12 +174,20 @@ class ProduceBench:
         _flush_all(producer.flush, "raw")
         return time.perf_counter() - started
 
-    def measure(self, path: str, rounds: int) -> PathResult:
-        """Best of ``rounds`` rounds (after a warm-up round) on fresh topics."""
-        run: Callable[[str, int], float] = getattr(self, path)
-        run(self._fresh_prefix(path, "warmup"), WARMUP_EVENTS)
-        best = min(run(self._fresh_prefix(path, str(r)), self.events) for r in range(rounds))
-        return PathResult(path, self.events, best)
+    def measure(self, paths: tuple[str, ...], rounds: int) -> dict[str, PathResult]:
+        """Best of ``rounds`` rounds per path (after a warm-up round each), on fresh topics.
+
+        Rounds are interleaved (raw, stock, govbus, raw, ...) so that a slow spell of the broker,
+        which shares the machine, does not fall on one path only.
+        """
+        runs: dict[str, Callable[[str, int], float]] = {path: getattr(self, path) for path in paths}
+        for path, run in runs.items():
+            run(self._fresh_prefix(path, "warmup"), WARMUP_EVENTS)
+        best = dict.fromkeys(paths, float("inf"))
+        for number in range(rounds):
+            for path, run in runs.items():
+                best[path] = min(best[path], run(self._fresh_prefix(path, str(number)), self.events))
+        return {path: PathResult(path, self.events, seconds) for path, seconds in best.items()}
 
     def _fresh_prefix(self, path: str, round_name: str) -> str:
         prefix = f"bench.{self.run_id}.{path}.{round_name}."
