@@ -190,6 +190,9 @@ class Publisher:
         if remaining:
             log.error("publisher.close.undelivered", remaining=remaining)
             raise PublishError(f"{remaining} events were not acknowledged within {timeout_s}s")
+        # Release librdkafka's handle now, not whenever the collector gets to it: a lingering
+        # producer keeps its connections and logs every broker it loses.
+        self._producer = None
         if self.failed:
             raise PublishError(f"{self.failed} events failed delivery; last: {self.last_error}")
 

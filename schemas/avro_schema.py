@@ -25,6 +25,7 @@ _KEY_ORDER = (
 )  # fmt: skip
 _RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
 _INT_RANGE = {"int": 2**31, "long": 2**63}
+NAMED = ("record", "error", "enum", "fixed")
 
 
 @dataclass(frozen=True)
@@ -76,33 +77,44 @@ def _ordered(node: Any, *, field: bool = False) -> Any:
 def _names(referenced: Sequence[Any], schema: Any) -> dict[str, Any]:
     """Every named type defined in the references and the schema, by full and by short name."""
     table: dict[str, Any] = {}
-
-    def collect(node: Any, namespace: str) -> None:
-        if isinstance(node, list):
-            for branch in node:
-                collect(branch, namespace)
-        elif isinstance(node, dict):
-            kind = node.get("type")
-            if kind in ("record", "error", "enum", "fixed") and isinstance(node.get("name"), str):
-                name = node["name"]
-                space = node.get("namespace", namespace) if "." not in name else name.rsplit(".", 1)[0]
-                full = name if "." in name else (f"{space}.{name}" if space else name)
-                table[full] = node
-                table.setdefault(full.rsplit(".", 1)[-1], node)
-                namespace = space or ""
-            for child in ("items", "values"):
-                if child in node:
-                    collect(node[child], namespace)
-            for fld in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
-                if isinstance(fld, dict):
-                    collect(fld.get("type"), namespace)
-            if isinstance(kind, list | dict):
-                collect(kind, namespace)
-
-    for dependency in referenced:
-        collect(dependency, "")
-    collect(schema, "")
+    for source in (*referenced, schema):
+        for full, definition in named_types(source).items():
+            table[full] = definition
+            table.setdefault(full.rsplit(".", 1)[-1], definition)
     return table
+
+
+def named_types(schema: Any, namespace: str = "") -> dict[str, Any]:
+    """Full name → definition of every named type in ``schema`` (namespaces made explicit)."""
+    found: dict[str, Any] = {}
+    _collect(schema, namespace, found)
+    return found
+
+
+def _collect(node: Any, namespace: str, found: dict[str, Any]) -> None:
+    if isinstance(node, list):
+        for branch in node:
+            _collect(branch, namespace, found)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") in NAMED and isinstance(node.get("name"), str):
+        name = node["name"]
+        space = name.rsplit(".", 1)[0] if "." in name else node.get("namespace", namespace) or ""
+        full = name if "." in name else (f"{space}.{name}" if space else name)
+        definition = dict(node)
+        if space and "." not in name:
+            definition["namespace"] = space
+        found.setdefault(full, definition)
+        namespace = space
+    for fld in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
+        if isinstance(fld, dict):
+            _collect(fld.get("type"), namespace, found)
+    for child in ("items", "values"):
+        if child in node:
+            _collect(node[child], namespace, found)
+    if isinstance(node.get("type"), list | dict):
+        _collect(node["type"], namespace, found)
 
 
 def _check_defaults(node: Any, names: Mapping[str, Any], path: str) -> None:

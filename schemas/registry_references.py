@@ -11,42 +11,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.avro_schema import PRIMITIVES
-
-_NAMED = ("record", "error", "enum", "fixed")
-
-
-def named_types(schema: Any, namespace: str = "") -> dict[str, Any]:
-    """Full name → definition of every named type in ``schema`` (namespaces made explicit)."""
-    found: dict[str, Any] = {}
-    _collect(schema, namespace, found)
-    return found
-
-
-def _collect(node: Any, namespace: str, found: dict[str, Any]) -> None:
-    if isinstance(node, list):
-        for branch in node:
-            _collect(branch, namespace, found)
-        return
-    if not isinstance(node, dict):
-        return
-    if node.get("type") in _NAMED and isinstance(node.get("name"), str):
-        name = node["name"]
-        space = name.rsplit(".", 1)[0] if "." in name else node.get("namespace", namespace) or ""
-        full = name if "." in name else (f"{space}.{name}" if space else name)
-        definition = dict(node)
-        if space and "." not in name:
-            definition["namespace"] = space
-        found.setdefault(full, definition)
-        namespace = space
-    for fld in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
-        if isinstance(fld, dict):
-            _collect(fld.get("type"), namespace, found)
-    for child in ("items", "values"):
-        if child in node:
-            _collect(node[child], namespace, found)
-    if isinstance(node.get("type"), list | dict):
-        _collect(node["type"], namespace, found)
+from schemas.avro_schema import NAMED, PRIMITIVES, named_types
 
 
 def inline_references(schema: Any, referenced: Sequence[Any]) -> Any:
@@ -82,7 +47,7 @@ def inline_references(schema: Any, referenced: Sequence[Any]) -> Any:
                 if child in updated:
                     updated[child] = resolve(updated[child])
             if isinstance(updated.get("type"), list | dict | str) and updated.get("type") not in (
-                *_NAMED,
+                *NAMED,
                 "array",
                 "map",
                 *PRIMITIVES,

@@ -15,11 +15,15 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bus.local_kafka import LocalKafka
 from bus.settings import Settings
+
+if TYPE_CHECKING:
+    from schemas.registry_client import RegistryClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -92,6 +96,19 @@ def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
     registry = SchemaRegistry.from_kafka(bus_settings.kafka_bootstrap, topic=f"_schemas-{unique_name}")
     with serve_in_thread(create_app(bus_settings, registry=registry)) as base:
         yield base
+
+
+@pytest.fixture
+def registry(gateway_url: str) -> Iterator[RegistryClient]:
+    """A registry client on the test gateway with the catalog registered."""
+    from schemas.catalog import load_catalog
+    from schemas.catalog_sync import register_catalog
+    from schemas.registry_client import RegistryClient
+
+    client = RegistryClient(f"{gateway_url}/registry")
+    register_catalog(client, load_catalog())
+    yield client
+    client.close()
 
 
 def _two_free_ports() -> int:

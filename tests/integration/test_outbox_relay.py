@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -24,7 +23,6 @@ from producers.outbox_store import DbConnection, open_database
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator, SimulatedEvent
 from schemas.catalog import load_catalog
-from schemas.catalog_sync import register_catalog
 from schemas.registry_client import RegistryClient
 from tests.support import wait_for
 
@@ -32,15 +30,6 @@ pytestmark = pytest.mark.integration
 TOPIC = "localgov.resident"
 SOURCE = "urn:govbus:agency:localgov"
 PARTITIONS = 3
-
-
-@pytest.fixture
-def registry(gateway_url: str) -> Iterator[RegistryClient]:
-    """A registry client on the test gateway with the catalog registered."""
-    client = RegistryClient(f"{gateway_url}/registry")
-    register_catalog(client, load_catalog())
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -18,21 +17,11 @@ from consumers.store import SqliteStore, open_store
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
-from schemas.catalog_sync import register_catalog
 from schemas.registry_client import RegistryClient
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 TOPIC = "localgov.resident"
-
-
-@pytest.fixture
-def registry(gateway_url: str) -> Iterator[RegistryClient]:
-    """A registry client on the test gateway with the catalog registered."""
-    client = RegistryClient(f"{gateway_url}/registry")
-    register_catalog(client, load_catalog())
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer
@@ -18,20 +17,10 @@ from bus.topics import ensure_topics
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
-from schemas.catalog_sync import register_catalog
 from schemas.registry_client import RegistryClient
 
 pytestmark = pytest.mark.integration
 TOPIC = "localgov.resident"
-
-
-@pytest.fixture
-def registry(gateway_url: str) -> Iterator[RegistryClient]:
-    """A registry client on the test gateway with the catalog registered."""
-    client = RegistryClient(f"{gateway_url}/registry")
-    register_catalog(client, load_catalog())
-    yield client
-    client.close()
 
 
 def _publisher(bootstrap: str, registry: RegistryClient, prefix: str, **overrides: str | int) -> Publisher:
