@@ -13,11 +13,15 @@ from gateway.problems import install_problem_handlers
 from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
 from schemas.registry import SchemaRegistry
+from schemas.registry_log import DEFAULT_TOPIC
 
 
 def create_app(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
     """Build the app; the registry reads its Kafka topic when the app starts, not at import."""
-    registry = registry or SchemaRegistry.from_kafka(settings.kafka_bootstrap)
+    # The registry topic takes the topic prefix too: environments sharing a cluster keep their own contracts.
+    registry = registry or SchemaRegistry.from_kafka(
+        settings.kafka_bootstrap, topic=settings.topic_prefix + DEFAULT_TOPIC
+    )
     store = open_store(settings.effective_readmodel_url)
 
     @asynccontextmanager

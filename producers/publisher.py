@@ -21,7 +21,9 @@ sent after it, takes precedence for readers that keep the last header of a name.
 
 from __future__ import annotations
 
+import atexit
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +42,18 @@ from schemas.fast_encoder import Encoder, compile_encoder, new_event_id
 from schemas.registry_client import RegistryClient
 
 log = structlog.get_logger(__name__)
+EXIT_FLUSH_S = 10.0
+_open_publishers: weakref.WeakSet[Publisher] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Give events still queued in a publisher nobody closed a chance to arrive before the process ends."""
+    for publisher in list(_open_publishers):
+        remaining = publisher.flush(EXIT_FLUSH_S)
+        if remaining:
+            log.error("publisher.exit.undelivered", agency=publisher.agency, remaining=remaining)
+
 
 DeliveryCallback = Callable[[str, PublishError | None], None]
 POLL_EVERY = 1000
@@ -193,6 +207,7 @@ class Publisher:
         # Release librdkafka's handle now, not whenever the collector gets to it: a lingering
         # producer keeps its connections and logs every broker it loses.
         self._producer = None
+        _open_publishers.discard(self)
         if self.failed:
             raise PublishError(f"{self.failed} events failed delivery; last: {self.last_error}")
 
@@ -256,6 +271,7 @@ class Publisher:
         config: dict[str, Any] = self._connection.producer()
         config["on_delivery"] = self._on_failure
         self._producer = Producer(config)
+        _open_publishers.add(self)
         return self._producer
 
     def _on_failure(self, err: KafkaError | None, message: Message) -> None:

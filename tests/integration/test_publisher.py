@@ -164,3 +164,49 @@ def test_typed_event_is_published_with_its_classification(
     assert headers["ce_legalbasis"] == "주민등록법 제16조"
     decoded = EventDecoder(registry, load_catalog()).decode(message)
     assert EVENT_MODELS[event.type].from_avro(decoded.data) == typed
+
+
+EXIT_SCRIPT = """
+import sys
+from bus.kafka_config import KafkaConnection
+from producers.publisher import Publisher
+from producers.simulators.localgov import LocalGovSimulator
+from schemas.catalog import load_catalog
+from schemas.registry_client import RegistryClient
+
+bootstrap, registry_url, prefix = sys.argv[1:]
+publisher = Publisher(KafkaConnection(bootstrap), RegistryClient(registry_url), load_catalog(),
+                      "localgov", "urn:govbus:agency:localgov", prefix)
+for event in LocalGovSimulator(seed=8).events(300):
+    publisher.publish(event.type, event.data, event_id=event.id)
+print(publisher.published)
+"""
+
+
+def test_events_of_a_publisher_nobody_closed_are_flushed_at_exit(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """A process that publishes and exits without close() still delivers every event it queued."""
+    import subprocess
+    import sys
+
+    topic = bus_settings.topic_prefix + TOPIC
+    ensure_topics(KafkaConnection(bus_settings.kafka_bootstrap), [topic])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            EXIT_SCRIPT,
+            bus_settings.kafka_bootstrap,
+            registry.base_url,
+            bus_settings.topic_prefix,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "300"
+    expected = [e.id for e in LocalGovSimulator(seed=8).events(300)]
+    assert _event_ids(bus_settings.kafka_bootstrap, topic, 300) == Counter(expected)
