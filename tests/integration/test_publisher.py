@@ -6,6 +6,7 @@ import threading
 import time
 from collections import Counter
 
+import httpx
 import pytest
 from confluent_kafka import Consumer
 
@@ -210,3 +211,36 @@ def test_events_of_a_publisher_nobody_closed_are_flushed_at_exit(
     assert result.stdout.strip() == "300"
     expected = [e.id for e in LocalGovSimulator(seed=8).events(300)]
     assert _event_ids(bus_settings.kafka_bootstrap, topic, 300) == Counter(expected)
+
+
+class CountingTransport(httpx.BaseTransport):
+    """A real HTTP transport that counts the requests going through it."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        return self._inner.handle_request(request)
+
+
+def test_schema_ids_are_looked_up_once_per_event_type(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """Publishing many events of three types asks the registry three times, once per type."""
+    ensure_topics(
+        KafkaConnection(bus_settings.kafka_bootstrap),
+        [bus_settings.topic_prefix + t for t in ("localgov.resident", "localgov.vehicle", "localgov.family")],
+    )
+    transport = CountingTransport()
+    counted = RegistryClient(registry.base_url, transport=transport)
+    events = list(LocalGovSimulator(seed=3).events(400))
+    with _publisher(bus_settings.kafka_bootstrap, counted, bus_settings.topic_prefix) as publisher:
+        for event in events:
+            publisher.publish(event.type, event.data)
+    assert publisher.delivered == len(events)
+    kinds = {event.type for event in events}
+    assert len(kinds) == 3
+    assert len(transport.requests) == len(kinds)
+    assert all(request.startswith("POST /registry/subjects/") for request in transport.requests)
