@@ -124,6 +124,9 @@ class KafkaRegistryLog:
                     "transaction.timeout.ms": 10_000,
                     "linger.ms": 0,
                     "compression.type": "none",
+                    # A fresh broker answers "coordinator load in progress" at first, which librdkafka
+                    # retries by itself: not worth a warning on every first start.
+                    "log_level": 3,
                 }
             )
             producer = Producer(config)

@@ -74,7 +74,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
             registry.close()
         say(f"registered {len(registered)} catalog schemas in the registry at {settings.registry_url}")
         with _child("residents consumer", ["consume", "residents"]):
-            say(f"publishing {args.count} simulated resident events (seed {args.seed})")
+            say(f"publishing {args.count} simulated local-government events (seed {args.seed})")
             simulate(settings, "localgov", args.count, args.seed)
             resident_id, expected = _most_moved_resident(args.count, args.seed)
             say(f"reading resident {resident_id} back through the gateway")
