@@ -24,7 +24,10 @@ def ensure_topics(
 ) -> list[str]:
     """Create the topics that do not exist yet; return the ones this call created."""
     admin = AdminClient(connection.admin())
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise ConfigurationError(f"Kafka at {connection.bootstrap_servers} does not answer: {exc}") from exc
     wanted = [t for t in dict.fromkeys(topics) if t not in existing]
     if not wanted:
         return []
