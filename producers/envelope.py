@@ -8,9 +8,11 @@ Extensions used by govbus: ``correlationid`` (one citizen request across agencie
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from schemas import fast_encoder
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/avro"
@@ -19,10 +21,14 @@ EXTENSIONS = ("correlationid", "causationid", "legalbasis", "dataclassification"
 Headers = list[tuple[str, str | bytes | None]]
 
 
-def new_event_id() -> str:
+def python_event_id() -> str:
     """A random (version 4) UUID string; formatted by hand because ``str(uuid.uuid4())`` is 3x slower."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+new_event_id: Callable[[], str] = fast_encoder.fast_event_id or python_event_id
+"""A random version-4 UUID string: the C extension's when built (15x faster), else python_event_id."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ path (``new_address.postal_code: expected str, got int``) and refuses a few valu
 silently mangle: a float or an out-of-range number for ``int``/``long``, a non-bool for ``boolean``, a
 non-None for ``null``, a str or dict for an array, a negative decimal that overflows its ``fixed``.
 
-:func:`new_event_id` is the C UUID generator when built, else :func:`producers.envelope.new_event_id`.
+:data:`fast_event_id` is the C UUID generator when built (``producers.envelope.new_event_id`` uses it).
 """
 
 from __future__ import annotations
@@ -141,14 +141,8 @@ def compile_encoder(schema: Any, *, accelerated: bool | None = None) -> Encoder:
     return cast(Encoder, _avro_fast.Encoder(program, root))
 
 
-new_event_id: Callable[[], str]
-"""A random (version 4) UUID string: from the C extension when built, else ``producers.envelope``'s."""
-if ACCELERATED:
-    new_event_id = _avro_fast.new_event_id
-else:
-    from producers import envelope
-
-    new_event_id = envelope.new_event_id
+fast_event_id: Callable[[], str] | None = _avro_fast.new_event_id if ACCELERATED else None
+"""The C extension's random version-4 UUID generator, None when it is not built."""
 
 
 class _UnsupportedSchemaError(Exception):

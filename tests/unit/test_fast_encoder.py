@@ -19,6 +19,7 @@ from fastavro import schemaless_writer
 
 from bus.errors import SerializationError
 from bus.kafka_config import KafkaConnection
+from producers.envelope import new_event_id
 from producers.publisher import Publisher
 from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
@@ -28,7 +29,6 @@ from schemas.fast_encoder import (
     DISABLE_ENV,
     PurePythonEncoder,
     compile_encoder,
-    new_event_id,
     parse,
 )
 
