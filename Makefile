@@ -39,7 +39,7 @@ lint: setup
 	@$(BIN)/python -m producers.events.codegen --check
 
 bench: setup
-	@$(BIN)/python -m bench
+	@$(BIN)/govbus bench produce
 
 clean:
 	@-$(BIN)/govbus kafka down

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Producer, SerializingProducer
 from confluent_kafka.admin import AdminClient
@@ -33,13 +33,16 @@ from confluent_kafka.serialization import StringSerializer
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
-from producers.envelope import CloudEvent
 from producers.publisher import POLL_EVERY, Publisher
 from producers.simulators.simulation import typed_events
 from schemas.catalog import Catalog, EventType, load_catalog
 from schemas.catalog_sync import register_catalog
 from schemas.codec import encode
+from schemas.envelope import CloudEvent
 from schemas.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 DISTINCT_PAYLOADS = 5000
 WARMUP_EVENTS = 2000
@@ -84,9 +87,17 @@ def build_workload(catalog: Catalog, event_type: str) -> Workload:
 class ProduceBench:
     """Runs the three paths against one broker and one registry."""
 
-    def __init__(self, settings: Settings, registry_url: str, events: int, workload: Workload) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry_url: str,
+        events: int,
+        workload: Workload,
+        publisher_for: Callable[[str], Publisher],
+    ) -> None:
         self.connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-bench")
         self.registry_url = registry_url
+        self.publisher_for = publisher_for
         self.events = events
         self.workload = workload
         self.run_id = uuid.uuid4().hex[:8]
@@ -94,23 +105,13 @@ class ProduceBench:
 
     def govbus(self, topic_prefix: str, count: int) -> float:
         """Publish through the SDK; seconds until all acknowledged."""
-        registry = RegistryClient(self.registry_url)
-        publisher = Publisher(
-            self.connection,
-            registry,
-            load_catalog(),
-            self.workload.kind.agency,
-            self.workload.source,
-            topic_prefix,
-        )
+        publisher = self.publisher_for(topic_prefix)
         name = self.workload.kind.full_name
         started = time.perf_counter()
         for payload in self.workload.stream(count):
             publisher.publish(name, payload)
         publisher.close(timeout_s=120)
-        elapsed = time.perf_counter() - started
-        registry.close()
-        return elapsed
+        return time.perf_counter() - started
 
     def stock(self, topic_prefix: str, count: int) -> float:
         """Publish through SerializingProducer + AvroSerializer; seconds until all acknowledged."""
@@ -209,14 +210,11 @@ def _flush_all(flush: Callable[[float], int], path: str) -> None:
 
 
 @contextmanager
-def bench_registry(settings: Settings) -> Iterator[str]:
-    """A gateway with its own registry topic, in this process, with the catalog registered."""
-    from gateway.app import create_app  # noqa: PLC0415 - the web stack is only needed while benchmarking
-    from gateway.server import serve_in_thread  # noqa: PLC0415
-    from schemas.registry import SchemaRegistry  # noqa: PLC0415
+def bench_registry(app: FastAPI) -> Iterator[str]:
+    """Serve ``app`` (a gateway with its own registry topic) in this process, with the catalog registered."""
+    from gateway.server import serve_in_thread  # noqa: PLC0415 - the web stack is only needed while benchmarking
 
-    registry = SchemaRegistry.from_kafka(settings.kafka_bootstrap, topic="_schemas-bench")
-    with serve_in_thread(create_app(settings, registry=registry)) as base:
+    with serve_in_thread(app) as base:
         client = RegistryClient(f"{base}/registry")
         register_catalog(client, load_catalog())
         client.close()

@@ -14,9 +14,9 @@ from confluent_kafka import Message
 
 from bus.errors import RegistryError, SerializationError
 from consumers.events import DecodedEvent
-from producers.envelope import CloudEvent
 from schemas.catalog import Catalog
 from schemas.codec import decode_body, decode_header
+from schemas.envelope import CloudEvent
 from schemas.registry_client import RegistryClient
 
 

@@ -1,4 +1,8 @@
-"""The gateway's composition root: the registry API, the read-model API and health, in one FastAPI app."""
+"""The gateway app: the registry API, the read-model API and health, in one FastAPI app.
+
+Its collaborators (the registry, the store) are built by the composition root (``govbus.bootstrap``) and
+passed in; the app starts the registry when it starts and closes both when it stops.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from bus.settings import Settings
-from consumers.store import open_store
+from consumers.store import SqliteStore
 from gateway.problems import install_problem_handlers
 from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
-from schemas.registry import SchemaRegistry
-from schemas.registry_log import DEFAULT_TOPIC
+from schemas.registry.service import SchemaRegistry
 
 
-def create_app(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
-    """Build the app; the registry reads its Kafka topic when the app starts, not at import."""
-    # The registry topic takes the topic prefix too: environments sharing a cluster keep their own contracts.
-    registry = registry or SchemaRegistry.from_kafka(
-        settings.kafka_bootstrap, topic=settings.topic_prefix + DEFAULT_TOPIC
-    )
-    store = open_store(settings.effective_readmodel_url)
+def create_app(registry: SchemaRegistry, store: SqliteStore) -> FastAPI:
+    """Build the app; the registry reads its log when the app starts, not here."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from bus.errors import RegistryError
-from schemas.registry import SchemaRegistry, not_found, unprocessable
+from schemas.registry.service import SchemaRegistry, not_found, unprocessable
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 Endpoint = Callable[..., Awaitable[Response]]

@@ -47,9 +47,9 @@ from fastavro import json_writer, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from bus.errors import PublishError, SchemaNotFoundError, SerializationError
-from producers.envelope import new_event_id
 from producers.outbox_store import DbConnection, writer_for
 from schemas.catalog import Catalog, EventType
+from schemas.envelope import new_event_id
 
 # CloudEvents extension attribute names: lower-case ASCII letters and digits, at most 20 characters.
 EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")

@@ -34,10 +34,10 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from bus.errors import PublishError, SchemaNotFoundError, SerializationError
 from bus.kafka_config import KafkaConnection
-from producers.envelope import CONTENT_TYPE, SPEC_VERSION, format_time, new_event_id
 from producers.events.base import AvroEvent
 from schemas.catalog import CLASSIFICATIONS, Catalog, EventType
 from schemas.codec import header
+from schemas.envelope import CONTENT_TYPE, SPEC_VERSION, format_time, new_event_id
 from schemas.fast_encoder import Encoder, compile_encoder
 from schemas.registry_client import RegistryClient
 

@@ -12,7 +12,7 @@ path (``new_address.postal_code: expected str, got int``) and refuses a few valu
 silently mangle: a float or an out-of-range number for ``int``/``long``, a non-bool for ``boolean``, a
 non-None for ``null``, a str or dict for an array, a negative decimal that overflows its ``fixed``.
 
-:data:`fast_event_id` is the C UUID generator when built (``producers.envelope.new_event_id`` uses it).
+:data:`fast_event_id` is the C UUID generator when built (``schemas.envelope.new_event_id`` uses it).
 """
 
 from __future__ import annotations

@@ -35,6 +35,12 @@ class RegistryClient:
         """Release the HTTP connection pool."""
         self._http.close()
 
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def register(self, subject: str, schema_text: str) -> int:
         """Register ``schema_text`` under ``subject`` (idempotent) and return its global id."""
         return self._id_for("versions", subject, schema_text)

@@ -19,15 +19,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bus.local_kafka import LocalKafka
 from bus.settings import Settings
+from govbus.local_kafka import LocalKafka
 
 if TYPE_CHECKING:
     from schemas.registry_client import RegistryClient
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
 # Tests use their own broker port so they never collide with a `make demo` broker on 9092.
 TEST_KAFKA_PORT = int(os.environ.get("GOVBUS_TEST_KAFKA_PORT", "19092"))
 
@@ -89,12 +87,11 @@ def bus_settings(kafka_bootstrap: str, tmp_path: Path, unique_name: str) -> Sett
 @pytest.fixture
 def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
     """Base URL of a real gateway (registry on its own `_schemas` topic) served over HTTP for one test."""
-    from gateway.app import create_app
     from gateway.server import serve_in_thread
-    from schemas.registry import SchemaRegistry
+    from govbus.bootstrap import build_gateway, build_registry
 
-    registry = SchemaRegistry.from_kafka(bus_settings.kafka_bootstrap, topic=f"_schemas-{unique_name}")
-    with serve_in_thread(create_app(bus_settings, registry=registry)) as base:
+    registry = build_registry(bus_settings, topic=f"_schemas-{unique_name}")
+    with serve_in_thread(build_gateway(bus_settings, registry)) as base:
         yield base
 
 

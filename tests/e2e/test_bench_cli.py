@@ -16,7 +16,7 @@ def test_bench_produce_ends_with_one_json_object_of_figures(kafka_bootstrap: str
     """The last output line is a JSON object with every figure, measured next to the two baselines."""
     env = {**os.environ, "GOVBUS_KAFKA_BOOTSTRAP": kafka_bootstrap, "GOVBUS_LOG_LEVEL": "warning"}
     result = subprocess.run(
-        [sys.executable, "-m", "bus", "bench", "produce", "--json", "--events", "3000", "--rounds", "1"],
+        [sys.executable, "-m", "govbus", "bench", "produce", "--json", "--events", "3000", "--rounds", "1"],
         capture_output=True,
         text=True,
         env=env,

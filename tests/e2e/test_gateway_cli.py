@@ -17,7 +17,7 @@ def test_gateway_without_kafka_exits_1_with_a_message() -> None:
     """With no broker at the bootstrap address the gateway refuses to start, says why and exits 1."""
     env = {**os.environ, "GOVBUS_KAFKA_BOOTSTRAP": "127.0.0.1:9", "GOVBUS_LOG_LEVEL": "warning"}
     result = subprocess.run(
-        [sys.executable, "-m", "bus", "gateway", "--port", str(free_port())],
+        [sys.executable, "-m", "govbus", "gateway", "--port", str(free_port())],
         capture_output=True,
         text=True,
         env=env,

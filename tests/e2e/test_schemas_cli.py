@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 def _govbus(gateway_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GOVBUS_REGISTRY_URL": f"{gateway_url}/registry", "GOVBUS_LOG_LEVEL": "warning"}
     return subprocess.run(
-        [sys.executable, "-m", "bus", "schemas", *args],
+        [sys.executable, "-m", "govbus", "schemas", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from bus.errors import LocalKafkaError
-from bus.local_kafka import LocalKafka, metadata_answers
+from govbus.local_kafka import LocalKafka, metadata_answers
 
 pytestmark = pytest.mark.integration
 

@@ -98,7 +98,7 @@ def _lock_waiters(url: str) -> int:
 def start_relay(
     url: str, settings: Settings, registry_url: str, log: Path, *extra: str
 ) -> subprocess.Popen[bytes]:
-    """``python -m bus outbox relay`` as its own process, as an operator would run it."""
+    """``python -m govbus outbox relay`` as its own process, as an operator would run it."""
     env = {
         **os.environ,
         "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -106,7 +106,7 @@ def start_relay(
         "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
         "GOVBUS_LOG_FORMAT": "json",
     }
-    argv = [sys.executable, "-m", "bus", "outbox", "relay", "--db", url, "--agency", "localgov"]
+    argv = [sys.executable, "-m", "govbus", "outbox", "relay", "--db", url, "--agency", "localgov"]
     argv += ["--batch", str(BATCH), "--poll-interval", "0.1", *extra]
     with log.open("ab") as out:
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -16,13 +16,13 @@ from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from consumers.decoder import EventDecoder
-from producers.envelope import format_time
 from producers.outbox import Outbox, ensure_schema
 from producers.outbox_relay import OutboxRelay
 from producers.outbox_store import DbConnection, open_database
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator, SimulatedEvent
 from schemas.catalog import load_catalog
+from schemas.envelope import format_time
 from schemas.registry_client import RegistryClient
 from tests.support import wait_for
 

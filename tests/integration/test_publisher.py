@@ -12,9 +12,9 @@ from confluent_kafka import Consumer
 
 from bus.errors import PublishError, SerializationError
 from bus.kafka_config import KafkaConnection
-from bus.local_kafka import LocalKafka
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from govbus.local_kafka import LocalKafka
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog

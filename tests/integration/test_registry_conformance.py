@@ -41,15 +41,15 @@ ADVANCED = {
 def registry(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """An HTTP client on one gateway (its registry on a topic of its own) for the whole module."""
     from bus.settings import Settings
-    from gateway.app import create_app
     from gateway.server import serve_in_thread
-    from schemas.registry import SchemaRegistry
+    from govbus.bootstrap import build_gateway
+    from schemas.registry.service import SchemaRegistry
 
     home = tmp_path_factory.mktemp("registry")
     settings = Settings(kafka_bootstrap=kafka_bootstrap, readmodel_url=f"sqlite:///{home / 'rm.sqlite'}")
     registry = SchemaRegistry.from_kafka(kafka_bootstrap, topic=f"_schemas-{uuid.uuid4().hex[:10]}")
     with (
-        serve_in_thread(create_app(settings, registry=registry)) as base,
+        serve_in_thread(build_gateway(settings, registry)) as base,
         httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
     ):
         yield client

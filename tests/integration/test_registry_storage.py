@@ -16,11 +16,11 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # t
 
 from bus.errors import RegistryError
 from bus.settings import Settings
-from gateway.app import create_app
 from gateway.server import serve_in_thread
+from govbus.bootstrap import build_gateway
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import CATALOG_COMPATIBILITY
-from schemas.registry import SchemaRegistry
+from schemas.registry.service import SchemaRegistry
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -203,7 +203,7 @@ def two_gateways(
         home = tmp_path / name
         home.mkdir()
         apps.append(
-            create_app(_settings(kafka_bootstrap, home), SchemaRegistry.from_kafka(kafka_bootstrap, topic))
+            build_gateway(_settings(kafka_bootstrap, home), SchemaRegistry.from_kafka(kafka_bootstrap, topic))
         )
     with (
         serve_in_thread(apps[0]) as first,

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from schemas.avro_names import SchemaParseError
-from schemas.compatibility import Incompatibility, can_read, check_resolution
+from schemas.registry.avro_names import SchemaParseError
+from schemas.registry.compatibility import Incompatibility, can_read, check_resolution
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
+CONFORMANCE = Path(__file__).resolve().parents[1] / "data" / "conformance"
 CASES: list[dict[str, Any]] = json.loads((CONFORMANCE / "avro_resolution_cases.json").read_text())["cases"]
 
 

@@ -9,8 +9,8 @@ import fastavro
 import pytest
 
 from bus.errors import InvalidSchemaError
-from schemas.avro_schema import canonical_text, parse_avro
 from schemas.codec import decode_body, decode_header, encode_value
+from schemas.registry.avro_schema import canonical_text, parse_avro
 from tests.conformance import case_ids, cases, typed_value
 
 WIRE = "wire_format_vectors.json"

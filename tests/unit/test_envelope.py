@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from producers.envelope import CloudEvent, format_time
+from schemas.envelope import CloudEvent, format_time
 
 
 def test_headers_carry_required_attributes_and_extensions() -> None:
@@ -47,7 +47,7 @@ def test_event_ids_are_version_4_uuids_and_unique() -> None:
     """Generated event ids parse as RFC 4122 version-4 UUIDs and do not repeat."""
     import uuid
 
-    from producers.envelope import new_event_id
+    from schemas.envelope import new_event_id
 
     ids = [new_event_id() for _ in range(5000)]
     assert len(set(ids)) == len(ids)

@@ -19,11 +19,11 @@ from fastavro import schemaless_writer
 
 from bus.errors import SerializationError
 from bus.kafka_config import KafkaConnection
-from producers.envelope import new_event_id
 from producers.publisher import Publisher
 from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.codec import encode as codec_encode
+from schemas.envelope import new_event_id
 from schemas.fast_encoder import (
     ACCELERATED,
     DISABLE_ENV,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.cli import main
+from govbus.cli import main
 from producers.outbox import Outbox, ensure_schema
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from schemas.registry_state import (
+from schemas.registry.state import (
     Record,
     Reference,
     RegistryState,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fastavro import schemaless_writer
 
-from bus.cli.simulate import publish_events
 from bus.errors import ConfigurationError
+from govbus.cli.simulate import publish_events
 from producers.simulators.education import OFFICES
 from producers.simulators.reference import REGIONS, age_on
 from producers.simulators.simulation import (

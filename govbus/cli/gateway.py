@@ -8,8 +8,9 @@ from typing import Any
 import uvicorn
 
 from bus.errors import ConfigurationError
-from bus.local_kafka import metadata_answers
 from bus.settings import Settings
+from govbus.bootstrap import build_gateway
+from govbus.local_kafka import metadata_answers
 
 BROKER_TIMEOUT_S = 10.0
 
@@ -24,13 +25,11 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until interrupted; exit 1 at once when Kafka (which holds the registry) does not answer."""
-    from gateway.app import create_app  # noqa: PLC0415 - the web stack loads only for this command
-
     if not metadata_answers(settings.kafka_bootstrap, timeout_s=BROKER_TIMEOUT_S):
         raise ConfigurationError(
             f"Kafka at {settings.kafka_bootstrap} does not answer; the gateway keeps its schema registry "
             "there (start a local broker with `govbus kafka up`, or set GOVBUS_KAFKA_BOOTSTRAP)"
         )
 
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(build_gateway(settings), host=args.host, port=args.port, log_config=None, access_log=False)
     return 0

@@ -7,10 +7,11 @@ import json
 import platform
 from typing import Any
 
-from bus.cli.kafka import local_broker
-from bus.cli.progress import say
-from bus.local_kafka import metadata_answers
+from bus.progress import say
 from bus.settings import Settings
+from govbus.bootstrap import build_gateway, build_publisher, build_registry
+from govbus.cli.kafka import local_broker
+from govbus.local_kafka import metadata_answers
 
 
 def register(commands: Any) -> None:
@@ -33,6 +34,7 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     """Measure the three paths and print a table (and JSON)."""
     from bench.produce import ProduceBench, bench_registry, build_workload  # noqa: PLC0415 - heavy, bench only
     from schemas.catalog import load_catalog  # noqa: PLC0415
+    from schemas.registry_client import RegistryClient  # noqa: PLC0415
 
     broker = None
     if not metadata_answers(settings.kafka_bootstrap, timeout_s=3.0):
@@ -40,8 +42,20 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
         broker.up(progress=say)
     try:
         workload = build_workload(load_catalog(), args.event_type)
-        with bench_registry(settings) as registry_url:
-            bench = ProduceBench(settings, registry_url, args.events, workload)
+        app = build_gateway(settings, build_registry(settings, topic="_schemas-bench"))
+        with bench_registry(app) as registry_url, RegistryClient(registry_url) as registry:
+            bench = ProduceBench(
+                settings,
+                registry_url,
+                args.events,
+                workload,
+                lambda prefix: build_publisher(
+                    settings.model_copy(update={"topic_prefix": prefix}),
+                    workload.kind.agency,
+                    registry=registry,
+                    client_id="govbus-bench",
+                ),
+            )
             try:
                 say(
                     f"measuring raw, stock and govbus: {args.events} x {workload.kind.name}, "

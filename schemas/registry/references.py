@@ -11,7 +11,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from schemas.avro_schema import NAMED, PRIMITIVES, named_types
+from schemas.registry.avro_schema import NAMED, PRIMITIVES, named_types
 
 
 def inline_references(schema: Any, referenced: Sequence[Any]) -> Any:

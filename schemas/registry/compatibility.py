@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from schemas.avro_names import (
+from schemas.registry.avro_names import (
     Array,
     Enum,
     Fixed,
@@ -78,7 +78,7 @@ def check_resolution(reader: Any, writer: Any) -> list[Incompatibility]:
     """Why data written with `writer` cannot be read with `reader` (empty list: it can).
 
     Both are JSON-decoded Avro schemas (str / dict / list), as json.loads returns them. A schema
-    that is not valid Avro raises :class:`schemas.avro_names.SchemaParseError` (a ``ValueError``).
+    that is not valid Avro raises :class:`schemas.registry.avro_names.SchemaParseError` (a ``ValueError``).
     """
     findings = _Resolver().resolve(parse_schema(reader), parse_schema(writer))
     # A type reached along two routes (e.g. two writer union branches) would repeat its findings.

@@ -15,22 +15,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from bus.cli.progress import Counter, say
 from bus.errors import ConfigurationError, PublishError
-from bus.kafka_config import KafkaConnection
+from bus.progress import Counter, say
 from bus.settings import Settings
-from producers.publisher import Publisher
+from govbus.bootstrap import build_publisher, build_registry_client
 from producers.simulators.simulation import AGENCIES, simulated_events
 from producers.simulators.world import SimulatedEvent
 from schemas.catalog import load_catalog
-from schemas.registry_client import RegistryClient
 
 PROGRESS_STEPS = 200
-
-
-def source_of(agency: str) -> str:
-    """The CloudEvents source an agency publishes under."""
-    return f"urn:govbus:agency:{agency}"
 
 
 def register(commands: Any) -> None:
@@ -97,15 +90,10 @@ def simulate(
 ) -> Tally[str]:
     """Publish ``count`` simulated events of ``agency`` (or ``all``); return events per topic."""
     catalog = load_catalog()
-    registry = RegistryClient(settings.registry_url)
+    registry = build_registry_client(settings)
     publishers = {
-        name: Publisher(
-            KafkaConnection(settings.kafka_bootstrap, client_id=f"govbus-simulate-{name}"),
-            registry,
-            catalog,
-            agency=name,
-            source=source_of(name),
-            topic_prefix=settings.topic_prefix,
+        name: build_publisher(
+            settings, name, registry=registry, catalog=catalog, client_id=f"govbus-simulate-{name}"
         )
         for name in (AGENCIES if agency == "all" else (agency,))
     }

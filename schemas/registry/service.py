@@ -1,13 +1,13 @@
 """The schema registry: Confluent Schema Registry semantics for Avro, stored in a compacted Kafka topic.
 
-Reads are answered from the in-memory :class:`~schemas.registry_state.RegistryState`; writes are
+Reads are answered from the in-memory :class:`~schemas.registry.state.RegistryState`; writes are
 decided against a state that has caught up with the log, committed to the log as one transaction
-and applied from the log (:mod:`schemas.registry_log`), so every instance on a cluster applies the
+and applied from the log (:mod:`schemas.registry.log`), so every instance on a cluster applies the
 same writes in the same order. Refusals raise :class:`~bus.errors.RegistryError` carrying the HTTP
 status and Confluent's ``error_code``; nothing is written then.
 
 Compatibility (``NONE``, ``BACKWARD``, ``FORWARD``, ``FULL`` and their ``_TRANSITIVE`` forms) is
-decided by :func:`schemas.compatibility.check_resolution`: BACKWARD means the new schema reads data
+decided by :func:`schemas.registry.compatibility.check_resolution`: BACKWARD means the new schema reads data
 written with the previous one, FORWARD the previous reads the new, FULL both; plain levels compare
 with the latest live version, transitive ones with every live version. Soft-deleted versions take
 part in nothing but ``?deleted=true`` queries.
@@ -26,11 +26,11 @@ import structlog
 
 from bus.errors import InvalidSchemaError, RegistryError
 from bus.kafka_config import KafkaConnection
-from schemas.avro_schema import parse_avro
-from schemas.compatibility import check_resolution
-from schemas.registry_log import DEFAULT_TOPIC, FencedError, KafkaRegistryLog
-from schemas.registry_references import inline_references
-from schemas.registry_state import (
+from schemas.registry.avro_schema import parse_avro
+from schemas.registry.compatibility import check_resolution
+from schemas.registry.log import DEFAULT_TOPIC, FencedError, KafkaRegistryLog
+from schemas.registry.references import inline_references
+from schemas.registry.state import (
     COMPATIBILITY_LEVELS,
     DEFAULT_COMPATIBILITY,
     MODES,

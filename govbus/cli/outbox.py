@@ -13,15 +13,13 @@ import threading
 import time
 from typing import Any
 
-from bus.cli.progress import say
 from bus.errors import ConfigurationError
-from bus.kafka_config import KafkaConnection
+from bus.progress import say
 from bus.settings import Settings
+from govbus.bootstrap import build_publisher, build_registry_client
 from producers.outbox_relay import OutboxRelay, RelayStats
 from producers.outbox_store import open_database
-from producers.publisher import Publisher
 from schemas.catalog import load_catalog
-from schemas.registry_client import RegistryClient
 
 PROGRESS_EVERY_S = 5.0
 # Kafka's verdict on each record within a minute (librdkafka's default is five), so a broken broker
@@ -65,17 +63,20 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
     source = args.source or f"urn:govbus:agency:{args.agency}"
     # Open once up front so that a wrong URL or an unreachable database fails at once, with exit 1.
     open_database(args.db).close()
-    registry = RegistryClient(settings.registry_url)
-    connection = KafkaConnection(
-        settings.kafka_bootstrap,
-        client_id=f"govbus-outbox-relay-{args.agency}",
-        extra={"message.timeout.ms": MESSAGE_TIMEOUT_MS},
-    )
+    registry = build_registry_client(settings)
     relay = OutboxRelay(
         lambda: open_database(args.db),
         catalog,
         args.agency,
-        lambda: Publisher(connection, registry, catalog, args.agency, source, settings.topic_prefix),
+        lambda: build_publisher(
+            settings,
+            args.agency,
+            registry=registry,
+            catalog=catalog,
+            client_id=f"govbus-outbox-relay-{args.agency}",
+            extra={"message.timeout.ms": MESSAGE_TIMEOUT_MS},
+            source=source,
+        ),
         batch_size=args.batch,
         poll_interval_s=args.poll_interval,
         on_progress=_Reporter(),

@@ -9,10 +9,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate
 from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
+from govbus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate
 
 COMMAND_GROUPS = (kafka, schemas, gateway, consume, simulate, outbox, demo, bench)
 

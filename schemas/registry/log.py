@@ -1,7 +1,7 @@
 """The registry's storage: one compacted, single-partition Kafka topic (``_schemas`` by default).
 
 Every instance follows the topic from its beginning with a ``read_committed`` consumer and applies
-each record to its :class:`~schemas.registry_state.RegistryState`; that is how a restarted instance
+each record to its :class:`~schemas.registry.state.RegistryState`; that is how a restarted instance
 gets its state back and how two instances on one cluster agree.
 
 Writes are Kafka transactions of one transactional id shared by every instance of the topic
@@ -26,7 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from bus.errors import RegistryError
 from bus.kafka_config import KafkaConnection
 from bus.topics import ensure_topics
-from schemas.registry_state import Record, encode_json
+from schemas.registry.state import Record, encode_json
 
 log = structlog.get_logger(__name__)
 

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 from urllib.parse import urlsplit
 
-from bus.cli.progress import say
 from bus.errors import ConfigurationError
-from bus.local_kafka import LocalKafka
+from bus.progress import say
 from bus.settings import Settings
+from govbus.local_kafka import LocalKafka
 
 
 def register(commands: Any) -> None:

@@ -31,10 +31,11 @@ import structlog
 from confluent_kafka.admin import AdminClient
 
 from bus.errors import ConfigurationError, LocalKafkaError
+from deploy import KAFKA_DIR
 
 log = structlog.get_logger(__name__)
 
-DEPLOY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
+DEPLOY_DIR = KAFKA_DIR
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 _LOG_TAIL_LINES = 25

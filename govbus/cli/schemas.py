@@ -10,12 +10,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bus.cli.progress import say
 from bus.errors import RegistryError
+from bus.progress import say
 from bus.settings import Settings
+from govbus.bootstrap import build_registry_client
 from schemas.catalog import CATALOG_DIR, load_catalog
 from schemas.catalog_sync import CATALOG_COMPATIBILITY, check_catalog, register_catalog
-from schemas.registry_client import RegistryClient
 
 
 def register(commands: Any) -> None:
@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
 def register_all(args: argparse.Namespace, settings: Settings) -> int:
     """Register the catalog; print one line per subject."""
     catalog = load_catalog(args.catalog)
-    client = RegistryClient(settings.registry_url)
+    client = build_registry_client(settings)
     try:
         say(
             f"registering {len(catalog)} catalog schemas at {settings.registry_url} ({CATALOG_COMPATIBILITY})"
@@ -55,7 +55,7 @@ def register_all(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_subjects(_: argparse.Namespace, settings: Settings) -> int:
     """Print every subject with its latest version and schema id."""
-    client = RegistryClient(settings.registry_url)
+    client = build_registry_client(settings)
     try:
         subjects = sorted(client.subjects())
         for subject in subjects:
@@ -71,7 +71,7 @@ def list_subjects(_: argparse.Namespace, settings: Settings) -> int:
 def check_all(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every local schema would be accepted, 1 (naming each problem) otherwise."""
     catalog = load_catalog(args.catalog)
-    client = RegistryClient(settings.registry_url)
+    client = build_registry_client(settings)
     try:
         refused = check_catalog(client, catalog)
     except RegistryError as exc:

@@ -9,14 +9,11 @@ from typing import Any
 
 import structlog
 
-from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_projection
-from consumers.decoder import EventDecoder
-from consumers.runtime import ProjectionRunner, RunStats
-from consumers.store import open_store
+from consumers.runtime import RunStats
+from govbus.bootstrap import build_registry_client, build_runner, build_store
 from schemas.catalog import load_catalog
-from schemas.registry_client import RegistryClient
 
 log = structlog.get_logger(__name__)
 
@@ -33,20 +30,18 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run each adapter in its own thread until SIGINT or SIGTERM."""
     names = args.adapters or list(ADAPTERS)
-    projections = [build_projection(name) for name in names]
+    for name in names:
+        build_projection(name)  # an unknown adapter name fails here, before anything starts
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-consume")
     catalog = load_catalog()
-    registry = RegistryClient(settings.registry_url)
-    store = open_store(settings.effective_readmodel_url)
+    registry = build_registry_client(settings)
+    store = build_store(settings)
     threads = []
-    for projection in projections:
-        runner = ProjectionRunner(
-            connection, projection, store, EventDecoder(registry, catalog), topic_prefix=settings.topic_prefix
-        )
-        thread = threading.Thread(target=runner.run, args=(stop, _report), name=projection.name, daemon=True)
+    for name in names:
+        runner = build_runner(settings, name, store=store, registry=registry, catalog=catalog)
+        thread = threading.Thread(target=runner.run, args=(stop, _report), name=name, daemon=True)
         thread.start()
         threads.append(thread)
     print(f"consuming for {', '.join(names)}; Ctrl-C to stop", flush=True)

@@ -20,19 +20,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bus.cli.kafka import local_broker
-from bus.cli.progress import say
-from bus.cli.simulate import simulate
 from bus.errors import GovbusError
 from bus.kafka_config import KafkaConnection
+from bus.progress import say
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from consumers.adapters import ADAPTERS
 from consumers.dlq import dlq_topic
+from govbus.bootstrap import build_registry_client
+from govbus.cli.kafka import local_broker
+from govbus.cli.simulate import simulate
 from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
-from schemas.registry_client import RegistryClient
 
 READY_TIMEOUT_S = 60.0
 
@@ -67,7 +67,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
     base = _gateway_base(settings)
     with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]):
         _wait_healthy(base)
-        registry = RegistryClient(settings.registry_url)
+        registry = build_registry_client(settings)
         try:
             registered = register_catalog(registry, catalog)
         finally:
@@ -96,7 +96,7 @@ def _child(label: str, argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``govbus ARGV`` as a child process; stop it (SIGTERM, then SIGKILL) on exit."""
     say(f"starting the {label}")
     process = subprocess.Popen(
-        [sys.executable, "-m", "bus", *argv], env={**os.environ, "GOVBUS_LOG_LEVEL": "warning"}
+        [sys.executable, "-m", "govbus", *argv], env={**os.environ, "GOVBUS_LOG_LEVEL": "warning"}
     )
     try:
         yield process

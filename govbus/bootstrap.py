@@ -1,0 +1,106 @@
+"""The composition root: every govbus object that talks to Kafka, the registry or a store is wired here.
+
+Commands, the demo and the README's examples build their objects through these functions from one
+:class:`~bus.settings.Settings`, so a setting (a topic prefix, a registry URL, a read-model URL) means the
+same thing everywhere. Nothing here opens a connection at import; each function builds what it is asked
+for and the caller owns (and closes) the result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bus.kafka_config import Config, KafkaConnection
+from bus.settings import Settings
+from consumers.adapters import build_projection
+from consumers.decoder import EventDecoder
+from consumers.runtime import ProjectionRunner
+from consumers.store import SqliteStore, open_store
+from producers.publisher import Publisher
+from schemas.catalog import Catalog, load_catalog
+from schemas.registry.log import DEFAULT_TOPIC
+from schemas.registry.service import SchemaRegistry
+from schemas.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+def agency_source(agency: str) -> str:
+    """The CloudEvents ``source`` an agency publishes under."""
+    return f"urn:govbus:agency:{agency}"
+
+
+def build_connection(settings: Settings, client_id: str, extra: Config | None = None) -> KafkaConnection:
+    """The Kafka connection settings of one client, named ``client_id`` in the broker's logs and metrics."""
+    return KafkaConnection(settings.kafka_bootstrap, client_id=client_id, extra=extra or {})
+
+
+def build_registry_client(settings: Settings) -> RegistryClient:
+    """A client of the schema registry at ``GOVBUS_REGISTRY_URL``."""
+    return RegistryClient(settings.registry_url)
+
+
+def build_publisher(
+    settings: Settings,
+    agency: str,
+    *,
+    registry: RegistryClient | None = None,
+    catalog: Catalog | None = None,
+    client_id: str | None = None,
+    extra: Config | None = None,
+    source: str | None = None,
+) -> Publisher:
+    """The publisher SDK of ``agency``: its catalog events, its CloudEvents source, the topic prefix.
+
+    Pass ``registry`` (and close it yourself) to share one registry client between publishers; otherwise
+    the publisher gets a client of its own, which lives as long as the publisher object.
+    """
+    return Publisher(
+        build_connection(settings, client_id or f"govbus-{agency}", extra),
+        registry or build_registry_client(settings),
+        catalog or load_catalog(),
+        agency=agency,
+        source=source or agency_source(agency),
+        topic_prefix=settings.topic_prefix,
+    )
+
+
+def build_store(settings: Settings) -> SqliteStore:
+    """The read-model store at ``GOVBUS_READMODEL_URL``."""
+    return open_store(settings.effective_readmodel_url)
+
+
+def build_runner(
+    settings: Settings,
+    adapter: str,
+    *,
+    store: SqliteStore | None = None,
+    registry: RegistryClient | None = None,
+    catalog: Catalog | None = None,
+) -> ProjectionRunner:
+    """The consumer adapter ``adapter`` (a name of ``consumers.adapters.ADAPTERS``) ready to run."""
+    return ProjectionRunner(
+        build_connection(settings, f"govbus-consume-{adapter}"),
+        build_projection(adapter),
+        store or build_store(settings),
+        EventDecoder(registry or build_registry_client(settings), catalog or load_catalog()),
+        topic_prefix=settings.topic_prefix,
+    )
+
+
+def build_registry(settings: Settings, topic: str | None = None) -> SchemaRegistry:
+    """The schema registry server on its Kafka topic (``{prefix}_schemas`` unless ``topic`` is given).
+
+    The registry topic takes the topic prefix too: environments sharing a cluster keep their own contracts.
+    """
+    return SchemaRegistry.from_kafka(
+        settings.kafka_bootstrap, topic=topic or settings.topic_prefix + DEFAULT_TOPIC
+    )
+
+
+def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
+    """The gateway app with its registry and read-model store; the registry starts with the app."""
+    from gateway.app import create_app  # noqa: PLC0415 - the web stack loads only where a gateway is built
+
+    return create_app(registry or build_registry(settings), build_store(settings))
