@@ -6,7 +6,7 @@ fixed; ``govbus_dlq_*`` headers say where it came from and why it was set aside.
 
 from __future__ import annotations
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from bus.errors import PublishError
 from bus.kafka_config import KafkaConnection
@@ -18,13 +18,19 @@ def dlq_topic(adapter: str) -> str:
 
 
 class DeadLetters:
-    """Produces dead letters and waits for their acknowledgement before the caller moves on."""
+    """Produces dead letters and waits for their acknowledgement before the caller moves on.
+
+    Every dead letter's delivery report is checked: :meth:`flush` raises when one is still unanswered
+    or was refused (a missing DLQ topic, an authorization error), so the caller never records the
+    position of a record whose dead letter Kafka does not hold.
+    """
 
     def __init__(self, connection: KafkaConnection, adapter: str, topic_prefix: str = "") -> None:
         self.topic = topic_prefix + dlq_topic(adapter)
         self._adapter = adapter
         self._connection = connection
         self._producer: Producer | None = None
+        self._refused: list[KafkaError] = []
         self.count = 0
 
     def send(self, message: Message, cause: BaseException) -> None:
@@ -42,10 +48,25 @@ class DeadLetters:
             ("govbus_dlq_error", type(cause).__name__.encode()),
             ("govbus_dlq_reason", str(cause).encode()),
         ]
-        self._producer.produce(self.topic, key=message.key(), value=message.value(), headers=headers)
+        self._producer.produce(
+            self.topic, key=message.key(), value=message.value(), headers=headers, on_delivery=self._report
+        )
         self.count += 1
 
+    def _report(self, error: KafkaError | None, _: Message) -> None:
+        if error is not None:
+            self._refused.append(error)
+
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Block until every dead letter is acknowledged; raise if Kafka did not take them all."""
-        if self._producer is not None and self._producer.flush(timeout_s) > 0:
-            raise PublishError(f"dead letters to {self.topic} were not acknowledged within {timeout_s}s")
+        """Block until every dead letter is acknowledged; raise if one was refused or is still unanswered."""
+        if self._producer is None:
+            return
+        unanswered = self._producer.flush(timeout_s)
+        refused, self._refused = self._refused, []
+        if unanswered > 0:
+            raise PublishError(f"{unanswered} dead letters to {self.topic} unacknowledged after {timeout_s}s")
+        if refused:
+            raise PublishError(
+                f"Kafka refused {len(refused)} dead letters to {self.topic}: {refused[0].str()}"
+                " (does the topic exist? `govbus topics create` creates it)"
+            )

@@ -1,7 +1,8 @@
 """``/v1/residents``: the current record of a resident from the residents read model.
 
-Fields classified ``sensitive`` in the catalog (the resident registration number) are masked by
-default; per-ministry sharing agreements decide more in a later iteration.
+The resident registration number (classified ``sensitive`` in the catalog) is always masked, by the
+hand-written :func:`mask_registration_number`; the other fields are returned as they are. Masking
+driven by the catalog's classifications and per-ministry sharing agreements are not built yet.
 """
 
 from __future__ import annotations

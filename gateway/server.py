@@ -25,20 +25,32 @@ def free_port() -> int:
 
 @contextmanager
 def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1; yield its base URL; stop it (and its lifespan) afterwards."""
-    port = port or free_port()
+    """Run ``app`` with uvicorn on 127.0.0.1; yield its base URL; stop it (and its lifespan) afterwards.
+
+    The socket is bound here, before the server starts, so no other process can take a port picked
+    for it in between (picking a free port and binding it later races on a busy machine).
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port or 0))
+    except OSError as exc:
+        sock.close()
+        raise GovbusError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+    port = int(sock.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True)
     thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise GovbusError(f"the gateway did not start on 127.0.0.1:{port}")
-        time.sleep(0.05)
     try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise GovbusError(f"the gateway did not start on 127.0.0.1:{port}")
+            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        sock.close()

@@ -6,8 +6,11 @@ one (acks=all, idempotent producer), then set ``sent_at`` on the rows Kafka ackn
 order up to the first one it did not. Nothing is marked before Kafka acknowledged it, so a relay
 killed at any point (SIGKILL included) loses no row: the next relay ships every unmarked row again.
 What it may do is publish a row twice, which is then the same event (same ``ce_id``, key, payload
-and time) and consumers drop it by its id. Because the rows after an unacknowledged one stay unmarked
-too and are shipped again in order, the first occurrence of each event keeps the per-key order.
+and time) at a new offset: a consumer that deduplicates by event id drops the copy; the projections
+that skip by offset only see it again (harmless for a read model that keeps the latest state, since
+the rows after it are shipped again in order too, not for one that sums). Because the rows after an
+unacknowledged one stay unmarked too and are shipped again in order, the first occurrence of each
+event keeps the per-key order.
 
 Failures:
 

@@ -29,6 +29,9 @@ from bus.topics import ensure_topics
 from schemas.registry.state import Record, encode_json
 
 log = structlog.get_logger(__name__)
+_PASSING_METADATA_ERRORS = frozenset(
+    {KafkaError._UNKNOWN_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION}
+)
 
 DEFAULT_TOPIC = "_schemas"
 SYNC_TIMEOUT_S = 30.0
@@ -94,10 +97,18 @@ class KafkaRegistryLog:
         """Return once every record committed before this call has been applied."""
         if self._probe is None:
             raise RegistryError("the registry is not started", 500, 50001)
-        try:
-            _, high = self._probe.get_watermark_offsets(self._partition, timeout=timeout_s, cached=False)
-        except KafkaException as exc:
-            raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                _, high = self._probe.get_watermark_offsets(self._partition, timeout=timeout_s, cached=False)
+                break
+            except KafkaException as exc:
+                # A topic created a moment ago (or a partition whose leader moves) is briefly unknown to
+                # this client's metadata: that passes, so ask again until the deadline.
+                passing = exc.args[0].code() in _PASSING_METADATA_ERRORS
+                if not passing or time.monotonic() > deadline:
+                    raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
+                time.sleep(0.1)
         self._wait_for(high, timeout_s)
 
     def _wait_for(self, offset: int, timeout_s: float = SYNC_TIMEOUT_S) -> None:

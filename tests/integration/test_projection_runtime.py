@@ -7,6 +7,7 @@ import threading
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from bus.errors import PublishError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -164,3 +165,26 @@ def test_bad_record_goes_to_the_dlq_with_its_cause_and_the_rest_applies(
     )
     with store.snapshot() as tx:
         assert tx.execute("SELECT count(*) FROM residents").fetchone()[0] == registrations
+
+
+def test_a_poison_record_is_not_lost_when_its_dlq_topic_does_not_exist(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """With no DLQ topic the runner stops without recording the poison; a later run dead-letters it."""
+    connection = KafkaConnection(bus_settings.kafka_bootstrap)
+    topic = bus_settings.topic_prefix + TOPIC
+    ensure_topics(connection, [topic], partitions=1)
+    store = open_store(bus_settings.effective_readmodel_url)
+    raw = Producer(connection.producer())
+    raw.produce(topic, key=b"R000000000001", value=b"poison")
+    raw.flush(10)
+
+    failing = _runner(bus_settings, connection, registry, store)
+    with pytest.raises(PublishError, match=r"residents\.dlq"):
+        failing.run(threading.Event())
+    assert store.positions("residents") == {}
+
+    ensure_topics(connection, [bus_settings.topic_prefix + "residents.dlq"])
+    retry = _runner(bus_settings, connection, registry, store)
+    _run_until(retry, applied=0, dead=1)
+    assert store.positions("residents") == {(topic, 0): 0}
