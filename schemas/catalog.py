@@ -18,10 +18,10 @@ from typing import Any, cast
 import fastavro
 
 from bus.errors import InvalidSchemaError, SchemaNotFoundError
+from schemas.avro_types import NAMED, walk
 
 CATALOG_DIR = Path(__file__).resolve().parent / "avsc"
 CLASSIFICATIONS = ("public", "internal", "personal", "sensitive")
-_NAMED = ("record", "enum", "fixed")
 
 
 @dataclass(frozen=True)
@@ -156,41 +156,14 @@ def _check_topics(events: list[EventType]) -> None:
             )
 
 
-def _walk_fields(schema: Any, prefix: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+def _walk_fields(schema: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Yield (dotted path, field) for every record field, descending into nested types."""
-    for fld in _record_fields(schema):
-        path = f"{prefix}{fld['name']}"
-        yield path, fld
-        yield from _walk_fields(fld["type"], prefix=f"{path}.")
-
-
-def _record_fields(schema: Any) -> list[Mapping[str, Any]]:
-    if isinstance(schema, list):
-        return [f for branch in schema for f in _record_fields(branch)]
-    if isinstance(schema, dict):
-        kind = schema.get("type")
-        if kind == "record":
-            return list(schema["fields"])
-        if kind == "array":
-            return _record_fields(schema["items"])
-        if kind == "map":
-            return _record_fields(schema["values"])
-    return []
+    for node in walk(schema):
+        if node.field is not None:
+            yield ".".join(node.field_path), node.field
 
 
 def _check_named_docs(path: Path, schema: Any) -> None:
-    if isinstance(schema, list):
-        for branch in schema:
-            _check_named_docs(path, branch)
-    elif isinstance(schema, dict):
-        if schema.get("type") in _NAMED and not schema.get("doc"):
-            raise InvalidSchemaError(f"{path}: named type {schema.get('name')!r} has no doc")
-        for child in ("fields", "items", "values"):
-            value = schema.get(child)
-            if isinstance(value, list):
-                for fld in value:
-                    _check_named_docs(path, fld.get("type") if isinstance(fld, dict) else fld)
-            elif value is not None:
-                _check_named_docs(path, value)
-        if "type" in schema and isinstance(schema["type"], list | dict):
-            _check_named_docs(path, schema["type"])
+    for node in walk(schema):
+        if node.kind in NAMED and isinstance(node.schema, Mapping) and not node.schema.get("doc"):
+            raise InvalidSchemaError(f"{path}: named type {node.schema.get('name')!r} has no doc")

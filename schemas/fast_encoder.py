@@ -27,6 +27,8 @@ import fastavro
 from fastavro import schemaless_writer
 from fastavro.logical_writers import LOGICAL_WRITERS
 
+from schemas.avro_types import NAMED, PRIMITIVES, RECORDS
+
 try:
     from schemas import _avro_fast
 except ImportError:  # no compiler on this machine: the pure-Python path below
@@ -62,8 +64,6 @@ _LOGICAL_CODES = {
     "bytes-decimal": _LT_DECIMAL,
     "fixed-decimal": _LT_FIXED_DECIMAL,
 }
-_PRIMITIVES = frozenset(("null", "boolean", "int", "long", "float", "double", "string", "bytes"))
-_NAMED = frozenset(("record", "error", "enum", "fixed"))
 
 
 class Encoder(Protocol):
@@ -178,7 +178,7 @@ class _Compiler:
         if not isinstance(kind, str):
             raise _UnsupportedSchemaError(f"type {kind!r}")
         name = schema.get("name")
-        if kind in _NAMED and isinstance(name, str) and name in self.by_name:
+        if kind in NAMED and isinstance(name, str) and name in self.by_name:
             return self.by_name[name]
         if kind not in _OPS or kind == "union":
             return self._named_or_primitive(kind)  # {"type": "some.Named"}
@@ -190,7 +190,7 @@ class _Compiler:
             kind, str(schema.get("name", kind)), logical=logical, prepare=prepare, schema=schema
         )
         spec = self.nodes[index]
-        if kind in _NAMED:
+        if kind in NAMED:
             self.by_name[str(schema["name"])] = index
         if kind == "fixed":
             spec[3] = int(schema["size"])
@@ -200,14 +200,14 @@ class _Compiler:
                 spec[4], spec[5] = precision, scale  # else fastavro's own function handles (and refuses) it
         if kind == "enum":
             spec[8] = {str(symbol): i for i, symbol in enumerate(schema["symbols"])}
-        elif kind in ("record", "error"):
+        elif kind in RECORDS:
             spec[10] = tuple(self._field(f) for f in schema["fields"])
         elif kind in ("array", "map"):
             spec[9] = (self.node(schema["items" if kind == "array" else "values"]),)
         return index
 
     def _named_or_primitive(self, name: str) -> int:
-        if name in _PRIMITIVES:
+        if name in PRIMITIVES:
             if name not in self.primitives:
                 self.primitives[name] = self._add(name, name)
             return self.primitives[name]
@@ -236,7 +236,7 @@ class _Compiler:
         for branch in branches:
             children.append(self.node(branch))
             kind = branch.get("type") if isinstance(branch, dict) else branch
-            if isinstance(branch, dict) and kind in _NAMED:
+            if isinstance(branch, dict) and kind in NAMED:
                 write_names.append(branch["name"])
             elif isinstance(branch, dict):
                 write_names.append(kind if isinstance(kind, str) else None)
@@ -244,7 +244,7 @@ class _Compiler:
                 write_names.append(branch)
             # fastavro's validation compares inline records by name and other branches as given
             if isinstance(branch, dict):
-                check_names.append(branch["name"] if kind in ("record", "error") else None)
+                check_names.append(branch["name"] if kind in RECORDS else None)
             else:
                 check_names.append(branch)
             # fastavro picks among valid record branches (inline or named) by most matching fields
@@ -305,6 +305,6 @@ def _describe(branch: Any, named: Mapping[str, Any]) -> str:
     }
     if isinstance(branch, dict) and branch.get("logicalType"):
         return f"{python.get(kind, kind)} ({branch['logicalType']})"
-    if isinstance(branch, dict) and kind in _NAMED:
+    if isinstance(branch, dict) and kind in NAMED:
         return f"{kind} {branch['name']}"
     return python.get(kind, f"{kind}")

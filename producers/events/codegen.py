@@ -34,6 +34,7 @@ from producers.events.layout import (
     string_literal,
     tuple_assignment,
 )
+from schemas.avro_types import PRIMITIVES, full_name, namespace_of, qualify, short_name, walk
 from schemas.catalog import Catalog, EventType, load_catalog
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -43,7 +44,8 @@ HEADER = (
 )
 ROOT_NAMESPACE = "govbus"
 
-_PRIMITIVES = {
+# The Python type of each primitive the generator supports (not ``null``, which only unions use).
+_PYTHON_TYPES = {
     "string": "str",
     "int": "int",
     "long": "int",
@@ -60,6 +62,7 @@ _STDLIB_IMPORTS = {
     "Annotated": "typing",
     "ClassVar": "typing",
 }
+_RENDERED = ("record", "enum")
 _BASE_IMPORTS = ("AvroDecimal", "AvroEvent", "AvroRecord", "TimestampMillis")
 _HAND_WRITTEN = ("__init__", "base", "codegen", "layout")
 
@@ -75,11 +78,11 @@ class _NamedType:
 
     @property
     def name(self) -> str:
-        return self.full_name.rsplit(".", 1)[-1]
+        return short_name(self.full_name)
 
     @property
     def namespace(self) -> str:
-        return self.full_name.rsplit(".", 1)[0]
+        return namespace_of(self.full_name)
 
     @property
     def module(self) -> str:
@@ -148,44 +151,25 @@ def _collect(catalog: Catalog) -> dict[str, _NamedType]:
     """Every named type of the catalog by full name, dependencies before the types that use them."""
     types: dict[str, _NamedType] = {}
     for event in catalog:
-        _visit(event.schema, "", event.path, event, types)
+        for node in walk(event.schema, children_first=True):
+            name = node.full_name
+            if name is None or node.kind not in _RENDERED:
+                continue
+            known = types.get(name)
+            if known is None:
+                top = event if node.location == () else None
+                types[name] = _NamedType(name, node.schema, event.path, top)
+            elif _definition(known.schema) != _definition(node.schema):
+                raise SchemaError(f"{event.path}: {name} differs from its definition in {known.origin}")
     return types
-
-
-def _visit(
-    schema: Any, namespace: str, origin: Path, event: EventType | None, types: dict[str, _NamedType]
-) -> None:
-    if isinstance(schema, list):
-        for branch in schema:
-            _visit(branch, namespace, origin, None, types)
-        return
-    if not isinstance(schema, Mapping) or schema.get("type") not in ("record", "enum"):
-        return
-    full_name = _full_name(schema, namespace)
-    own_namespace = full_name.rsplit(".", 1)[0]
-    for fld in schema.get("fields", []):
-        _visit(fld["type"], own_namespace, origin, None, types)
-    known = types.get(full_name)
-    if known is None:
-        types[full_name] = _NamedType(full_name, schema, origin, event)
-    elif _definition(known.schema) != _definition(schema):
-        raise SchemaError(f"{origin}: {full_name} differs from its definition in {known.origin}")
 
 
 def _definition(schema: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in schema.items() if k != "namespace"}
 
 
-def _full_name(schema: Mapping[str, Any], namespace: str) -> str:
-    name = str(schema["name"])
-    if "." in name:
-        return name
-    return f"{schema.get('namespace') or namespace}.{name}"
-
-
-def _module_of(full_name: str, origin: Path) -> str:
-    namespace = full_name.rsplit(".", 1)[0]
-    prefix, _, module = namespace.partition(".")
+def _module_of(name: str, origin: Path) -> str:
+    prefix, _, module = namespace_of(name).partition(".")
     if (
         prefix != ROOT_NAMESPACE
         or not module.isidentifier()
@@ -193,7 +177,7 @@ def _module_of(full_name: str, origin: Path) -> str:
         or module in _HAND_WRITTEN
     ):
         raise SchemaError(
-            f"{origin}: {full_name} is not in a namespace 'govbus.<module>', which names its Python module"
+            f"{origin}: {name} is not in a namespace 'govbus.<module>', which names its Python module"
         )
     return module
 
@@ -309,20 +293,27 @@ class _Module:
 
     def _type(self, schema: Any, namespace: str, where: str) -> str:
         if isinstance(schema, str):
-            if schema in _PRIMITIVES:
-                return _PRIMITIVES[schema]
-            return self._named(_full_name({"name": schema}, namespace), where)
+            if schema in PRIMITIVES:
+                return self._primitive(schema, where)
+            return self._named(qualify(schema, namespace), where)
         if not isinstance(schema, Mapping):
             raise SchemaError(f"{where}: unsupported type {schema!r}")
         kind = schema.get("type")
         logical = schema.get("logicalType")
         if logical is not None:
             return self._logical(schema, where)
-        if kind in ("record", "enum"):
-            return self._named(_full_name(schema, namespace), where)
-        if isinstance(kind, str) and kind in _PRIMITIVES:
-            return _PRIMITIVES[kind]
+        if kind in _RENDERED:
+            return self._named(full_name(schema, namespace), where)
+        if isinstance(kind, str) and kind in PRIMITIVES:
+            return self._primitive(kind, where)
         raise SchemaError(f"{where}: Avro type {kind!r} is not supported by the event model generator yet")
+
+    def _primitive(self, kind: str, where: str) -> str:
+        if kind not in _PYTHON_TYPES:
+            raise SchemaError(
+                f"{where}: Avro type {kind!r} is not supported by the event model generator yet"
+            )
+        return _PYTHON_TYPES[kind]
 
     def _logical(self, schema: Mapping[str, Any], where: str) -> str:
         kind, logical = schema.get("type"), schema.get("logicalType")
@@ -361,11 +352,11 @@ class _Module:
             return string_literal(str(value))
         if kind in ("int", "long", "boolean", "float", "double"):
             return repr(value)
-        if isinstance(kind, str) and kind not in _PRIMITIVES:
-            full_name = _full_name(schema if isinstance(schema, Mapping) else {"name": schema}, namespace)
-            named = self.types.get(full_name)
+        if isinstance(kind, str) and kind not in PRIMITIVES:
+            name = full_name(schema, namespace) if isinstance(schema, Mapping) else qualify(kind, namespace)
+            named = self.types.get(name)
             if named is not None and named.schema["type"] == "enum":
-                return f"{self._named(full_name, where)}.{value}"
+                return f"{self._named(name, where)}.{value}"
         raise SchemaError(f"{where}: a default for this type is not supported by the generator yet")
 
 

@@ -2,11 +2,9 @@
 
 Named types (record, enum, fixed) are entered in a per-schema name table under their full name as
 soon as their name is read, so a later reference, including one from inside the type itself (a
-linked list), resolves to the very same node object. Naming follows the Avro specification:
+linked list), resolves to the very same node object. A type's own name is qualified as the Avro
+specification says (:func:`schemas.avro_types.full_name`), and:
 
-* a name containing a dot is a full name and its ``namespace`` attribute is ignored;
-* otherwise the ``namespace`` attribute, or failing that the enclosing named type's namespace,
-  qualifies it (an empty namespace means the null namespace);
 * aliases are qualified the same way, with the type's own namespace;
 * a short reference is looked up in the enclosing namespace, then in the null namespace (as the
   Java implementation does).
@@ -21,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+from schemas.avro_types import PRIMITIVES, RECORDS, full_name, namespace_of, qualify, short_name
 
 
 class SchemaParseError(ValueError):
@@ -108,11 +106,6 @@ class Union:
 Node = Primitive | Record | Enum | Fixed | Array | Map | Union
 
 
-def short_name(fullname: str) -> str:
-    """The part of a full name after its last dot."""
-    return fullname.rpartition(".")[2]
-
-
 def parse_schema(schema: Any) -> Node:
     """Parse a JSON-decoded Avro schema into nodes; raises :class:`SchemaParseError` if it is invalid."""
     return _Parser().parse(schema, "")
@@ -159,7 +152,7 @@ class _Parser:
             raise SchemaParseError(f"schema object without a string 'type': {schema!r}")
         if kind in PRIMITIVES:
             return _annotated(Primitive(kind), schema)
-        if kind in ("record", "error"):
+        if kind in RECORDS:
             return self._record(schema, namespace)
         if kind == "enum":
             return self._enum(schema, namespace)
@@ -179,7 +172,7 @@ class _Parser:
         return Union(parsed)
 
     def _lookup(self, ref: str, namespace: str) -> Node:
-        candidates = [ref] if "." in ref else [_join(namespace, ref), ref]
+        candidates = [ref] if "." in ref else [qualify(ref, namespace), ref]
         for candidate in candidates:
             if candidate in self.names:
                 return self.names[candidate]
@@ -189,14 +182,12 @@ class _Parser:
         name = schema.get("name")
         if not isinstance(name, str) or not name:
             raise SchemaParseError(f"named type without a 'name': {schema!r}")
-        declared = schema.get("namespace")
-        namespace = declared if isinstance(declared, str) else enclosing
-        fullname = name if "." in name else _join(namespace, name)
-        own_namespace = fullname.rpartition(".")[0]
+        fullname = full_name(schema, enclosing)
+        own_namespace = namespace_of(fullname)
         aliases = schema.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise SchemaParseError(f"'aliases' of {fullname!r} must be a list of strings")
-        qualified = frozenset(a if "." in a else _join(own_namespace, a) for a in aliases)
+        qualified = frozenset(qualify(a, own_namespace) for a in aliases)
         if fullname in self.names or fullname in PRIMITIVES:
             raise SchemaParseError(f"type {fullname!r} is defined twice")
         return fullname, qualified
@@ -208,7 +199,7 @@ class _Parser:
         raw_fields = _required(schema, "fields")
         if not isinstance(raw_fields, list):
             raise SchemaParseError(f"'fields' of {fullname!r} must be a list")
-        namespace = fullname.rpartition(".")[0]
+        namespace = namespace_of(fullname)
         for raw in raw_fields:
             if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
                 raise SchemaParseError(f"a field of {fullname!r} has no name: {raw!r}")
@@ -271,10 +262,6 @@ def _decimal(schema: dict[str, Any], max_digits: int | None) -> tuple[int, int] 
 def _fixed_digits(size: int) -> int:
     """Decimal digits a signed two's-complement value of ``size`` bytes always holds."""
     return len(str(2 ** (8 * size - 1) - 1)) - 1 if size > 0 else 0
-
-
-def _join(namespace: str, name: str) -> str:
-    return f"{namespace}.{name}" if namespace else name
 
 
 def _required(schema: dict[str, Any], key: str) -> Any:

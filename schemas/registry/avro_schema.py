@@ -17,15 +17,14 @@ from typing import Any
 import fastavro
 
 from bus.errors import InvalidSchemaError
+from schemas.avro_types import PRIMITIVES, RECORDS, named_types, short_name, walk
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _KEY_ORDER = (
     "type", "name", "namespace", "doc", "aliases", "fields", "symbols", "items", "values", "size",
     "logicalType", "precision", "scale", "default", "order",
 )  # fmt: skip
 _RANK = {key: rank for rank, key in enumerate(_KEY_ORDER)}
 _INT_RANGE = {"int": 2**31, "long": 2**63}
-NAMED = ("record", "error", "enum", "fixed")
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def parse_avro(text: Any, referenced: Sequence[Any] = ()) -> AvroSchema:
         fastavro.parse_schema(schema, named_schemas=named)
     except Exception as exc:  # fastavro raises many types for invalid schemas
         raise InvalidSchemaError(f"Invalid schema: {type(exc).__name__}: {exc}") from exc
-    _check_defaults(schema, _names(referenced, schema), "")
+    _check_defaults(schema, _names(referenced, schema))
     return AvroSchema(schema=schema, canonical=canonical_text(schema))
 
 
@@ -80,70 +79,24 @@ def _names(referenced: Sequence[Any], schema: Any) -> dict[str, Any]:
     for source in (*referenced, schema):
         for full, definition in named_types(source).items():
             table[full] = definition
-            table.setdefault(full.rsplit(".", 1)[-1], definition)
+            table.setdefault(short_name(full), definition)
     return table
 
 
-def named_types(schema: Any, namespace: str = "") -> dict[str, Any]:
-    """Full name → definition of every named type in ``schema`` (namespaces made explicit)."""
-    found: dict[str, Any] = {}
-    _collect(schema, namespace, found)
-    return found
-
-
-def _collect(node: Any, namespace: str, found: dict[str, Any]) -> None:
-    if isinstance(node, list):
-        for branch in node:
-            _collect(branch, namespace, found)
-        return
-    if not isinstance(node, dict):
-        return
-    if node.get("type") in NAMED and isinstance(node.get("name"), str):
-        name = node["name"]
-        space = name.rsplit(".", 1)[0] if "." in name else node.get("namespace", namespace) or ""
-        full = name if "." in name else (f"{space}.{name}" if space else name)
-        definition = dict(node)
-        if space and "." not in name:
-            definition["namespace"] = space
-        found.setdefault(full, definition)
-        namespace = space
-    for fld in node.get("fields", []) if isinstance(node.get("fields"), list) else []:
-        if isinstance(fld, dict):
-            _collect(fld.get("type"), namespace, found)
-    for child in ("items", "values"):
-        if child in node:
-            _collect(node[child], namespace, found)
-    if isinstance(node.get("type"), list | dict):
-        _collect(node["type"], namespace, found)
-
-
-def _check_defaults(node: Any, names: Mapping[str, Any], path: str) -> None:
-    if isinstance(node, list):
-        for branch in node:
-            _check_defaults(branch, names, path)
-        return
-    if not isinstance(node, dict):
-        return
-    kind = node.get("type")
-    if kind == "enum" and "default" in node and node["default"] not in node.get("symbols", []):
-        raise InvalidSchemaError(
-            f"Invalid schema: enum {node.get('name')!r} default {node['default']!r} is not one of its symbols"
-        )
-    if kind in ("record", "error"):
-        for fld in node.get("fields", []):
-            where = f"{path}/{fld.get('name')}"
-            if "default" in fld and not _fits(fld["type"], fld["default"], names):
-                raise InvalidSchemaError(
-                    f"Invalid schema: invalid default for field {where}: "
-                    f"{json.dumps(fld['default'])} is not a {json.dumps(fld['type'])[:80]}"
-                )
-            _check_defaults(fld.get("type"), names, where)
-    elif kind == "array":
-        _check_defaults(node.get("items"), names, path)
-    elif kind == "map":
-        _check_defaults(node.get("values"), names, path)
-    elif isinstance(kind, list | dict):
-        _check_defaults(kind, names, path)
+def _check_defaults(schema: Any, names: Mapping[str, Any]) -> None:
+    for node in walk(schema):
+        fld = node.field
+        if fld is not None and "default" in fld and not _fits(node.schema, fld["default"], names):
+            raise InvalidSchemaError(
+                f"Invalid schema: invalid default for field /{'/'.join(node.field_path)}: "
+                f"{json.dumps(fld['default'])} is not a {json.dumps(node.schema)[:80]}"
+            )
+        enum = node.schema if node.kind == "enum" and isinstance(node.schema, dict) else {}
+        if "default" in enum and enum["default"] not in enum.get("symbols", []):
+            raise InvalidSchemaError(
+                f"Invalid schema: enum {enum.get('name')!r} default {enum['default']!r} "
+                "is not one of its symbols"
+            )
 
 
 def _fits(schema: Any, value: Any, names: Mapping[str, Any]) -> bool:  # noqa: PLR0911 - one case per type
@@ -152,7 +105,7 @@ def _fits(schema: Any, value: Any, names: Mapping[str, Any]) -> bool:  # noqa: P
         return bool(schema) and _fits(schema[0], value, names)
     if isinstance(schema, str):
         if schema not in PRIMITIVES:
-            target = names.get(schema) or names.get(schema.rsplit(".", 1)[-1])
+            target = names.get(schema) or names.get(short_name(schema))
             return target is None or _fits(target, value, names)
         return _fits_primitive(schema, value)
     if not isinstance(schema, dict):
@@ -168,7 +121,7 @@ def _fits(schema: Any, value: Any, names: Mapping[str, Any]) -> bool:  # noqa: P
         return isinstance(value, list) and all(_fits(schema.get("items"), v, names) for v in value)
     if kind == "map":
         return isinstance(value, dict) and all(_fits(schema.get("values"), v, names) for v in value.values())
-    if kind in ("record", "error"):
+    if kind in RECORDS:
         return isinstance(value, dict) and all(
             _fits(f["type"], value[f["name"]], names) if f["name"] in value else "default" in f
             for f in schema.get("fields", [])

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from schemas.avro_types import short_name
 from schemas.registry.avro_names import (
     Array,
     Enum,
@@ -40,7 +41,6 @@ from schemas.registry.avro_names import (
     Union,
     describe,
     parse_schema,
-    short_name,
 )
 
 READER_FIELD_MISSING_DEFAULT_VALUE = "READER_FIELD_MISSING_DEFAULT_VALUE"

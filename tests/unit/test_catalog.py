@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bus.errors import InvalidSchemaError, SchemaNotFoundError
+from schemas.avro_types import walk
 from schemas.catalog import CLASSIFICATIONS, load_catalog
 
 EXPECTED = {
@@ -28,20 +28,6 @@ EXPECTED = {
 }
 KRW = {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 0}
 ID_FORMAT = re.compile(r"'[A-Z]' followed by \d+ digits")
-
-
-def _types(schema: Any) -> Iterator[Any]:
-    """Every type node below ``schema``, fields' types included."""
-    yield schema
-    if isinstance(schema, list):
-        for branch in schema:
-            yield from _types(branch)
-    elif isinstance(schema, dict):
-        for fld in schema.get("fields", []):
-            yield from _types(fld["type"])
-        for child in ("items", "values"):
-            if child in schema:
-                yield from _types(schema[child])
 
 
 def test_catalog_loads_and_every_field_is_classified() -> None:
@@ -86,21 +72,21 @@ def test_named_types_shared_between_files_are_identical() -> None:
     """A named type copied into several files (such as govbus.common.Address) is defined alike in each."""
     definitions: dict[str, dict[str, Any]] = {}
     for event in load_catalog():
-        for node in _types(event.schema):
-            if isinstance(node, dict) and node.get("type") in ("record", "enum", "fixed"):
-                namespace = node.get("namespace", event.schema["namespace"])
-                full_name = f"{namespace}.{node['name']}"
-                assert definitions.setdefault(full_name, node) == node, f"{full_name} differs in {event.path}"
+        for node in walk(event.schema):
+            if (name := node.full_name) is not None:
+                assert definitions.setdefault(name, node.schema) == node.schema, (
+                    f"{name} differs in {event.path}"
+                )
     assert "govbus.common.Address" in definitions
 
 
 def test_every_decimal_is_a_krw_amount() -> None:
     """Money is always a KRW decimal of precision 18 and scale 0."""
     decimals = [
-        node
+        node.schema
         for event in load_catalog()
-        for node in _types(event.schema)
-        if isinstance(node, dict) and node.get("logicalType") == "decimal"
+        for node in walk(event.schema)
+        if isinstance(node.schema, dict) and node.schema.get("logicalType") == "decimal"
     ]
     assert decimals
     assert all(node == KRW for node in decimals)
