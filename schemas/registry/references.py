@@ -30,7 +30,9 @@ def inline_references(schema: Any, referenced: Sequence[Any]) -> Any:
     result = copy.deepcopy(schema)
     while (use := _first_use(result, available, short, defined)) is not None:
         location, full = use
-        defined.add(full)
+        # The definition brings the named types nested in it too: a later use of one is a reference
+        # to what now stands in the schema, not a type still to inline.
+        defined.update(named_types(available[full]), (full,))
         result = _replaced(result, location, copy.deepcopy(available[full]))
     return result
 

@@ -59,3 +59,21 @@ def test_a_schema_that_is_only_a_name_becomes_the_definition() -> None:
     """A whole schema naming a referenced type becomes that type's definition."""
     assert inline_references("govbus.common.Kind", [KIND]) == KIND
     assert inline_references("govbus.common.Kind", []) == "govbus.common.Kind"
+
+
+def test_a_type_nested_in_an_inlined_definition_is_not_inlined_again() -> None:
+    """A later use of a type defined inside an inlined reference keeps its name, not a second definition."""
+    person = {
+        "type": "record",
+        "name": "Person",
+        "namespace": "govbus.common",
+        "fields": [{"name": "kind", "type": KIND}],
+    }
+    schema = _home(
+        {"name": "owner", "type": "govbus.common.Person"},
+        {"name": "kind", "type": "govbus.common.Kind"},
+    )
+    inlined = inline_references(schema, [person])
+    assert inlined["fields"][0]["type"] == person
+    assert inlined["fields"][1]["type"] == "govbus.common.Kind"
+    assert can_read(inlined, inlined)
