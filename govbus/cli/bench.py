@@ -8,6 +8,7 @@ import platform
 from typing import Any
 
 from bus.progress import say
+from bus.errors import ConfigurationError
 from bus.settings import Settings
 from govbus.bootstrap import build_gateway, build_publisher, build_registry
 from govbus.cli.kafka import local_broker
@@ -32,7 +33,12 @@ def register(commands: Any) -> None:
 
 def run_produce(args: argparse.Namespace, settings: Settings) -> int:
     """Measure the three paths and print a table (and JSON)."""
-    from bench.produce import ProduceBench, bench_registry, build_workload  # noqa: PLC0415 - heavy, bench only
+    try:
+        from bench.produce import ProduceBench, bench_registry, build_workload  # noqa: PLC0415 - bench only
+    except ImportError as exc:  # the stock serializer baseline needs confluent-kafka's extras
+        raise ConfigurationError(
+            f"the benchmark needs the dev extras ({exc.name} is missing): pip install 'govbus[dev]'"
+        ) from exc
     from schemas.catalog import load_catalog  # noqa: PLC0415
     from schemas.registry_client import RegistryClient  # noqa: PLC0415
 
