@@ -7,8 +7,8 @@ import json
 import platform
 from typing import Any
 
-from bus.progress import say
 from bus.errors import ConfigurationError
+from bus.progress import say
 from bus.settings import Settings
 from govbus.bootstrap import build_gateway, build_publisher, build_registry
 from govbus.cli.kafka import local_broker
