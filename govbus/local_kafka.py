@@ -129,7 +129,7 @@ class LocalKafka:
                 return False
             self._refuse_if_running_elsewhere()
             for port in (self.port, self.controller_port):
-                if _port_open(port):
+                if port_open(port):
                     raise LocalKafkaError(
                         f"port {port} on 127.0.0.1 is held by another program, not by govbus's broker "
                         f"in {self.home}; stop it or point GOVBUS_KAFKA_BOOTSTRAP at that cluster"
@@ -315,7 +315,7 @@ class LocalKafka:
                 reap(pid)
                 self.pid_file.unlink(missing_ok=True)
                 raise LocalKafkaError("Kafka exited while starting", self.log_tail())
-            if _port_open(self.port) and metadata_answers(self.bootstrap, timeout_s=2.0):
+            if port_open(self.port) and metadata_answers(self.bootstrap, timeout_s=2.0):
                 return
             time.sleep(0.3)
         raise LocalKafkaError(
@@ -386,7 +386,8 @@ def _require_java() -> str:
     return java
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -16,7 +16,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,15 @@ from bus.errors import ConfigurationError, GovbusError
 from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_projection
 from govbus.bootstrap import build_connection, build_registry_client
-from govbus.local_kafka import LocalKafka, local_port, metadata_answers, probe_admin, process_alive, reap
+from govbus.local_kafka import (
+    LocalKafka,
+    local_port,
+    metadata_answers,
+    port_open,
+    probe_admin,
+    process_alive,
+    reap,
+)
 from govbus.topics import create_bus_topics
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
@@ -87,37 +94,6 @@ def is_stack_process(cmdline: Sequence[str], environ: dict[str, str], command: s
     return list(cmdline[1:4]) == ["-m", "govbus", command] and environ.get("GOVBUS_HOME") == str(home)
 
 
-def exit_code(parts: Sequence[PartStatus]) -> int:
-    """``govbus status``'s exit: 0 when every part answers, 3 when no part of the stack runs, 1 otherwise."""
-    if all(part.answering for part in parts):
-        return 0
-    if not any(part.running for part in parts):
-        return 3
-    return 1
-
-
-def render_table(parts: Sequence[PartStatus]) -> str:
-    """``govbus status``'s table: one row per part."""
-    rows = [("part", "running", "answering", "pid", "port", "log")]
-    for part in parts:
-        running = "external" if part.external else ("yes" if part.running else "no")
-        rows.append(
-            (
-                part.name,
-                running,
-                "yes" if part.answering else "no",
-                "-" if part.pid is None else str(part.pid),
-                "-" if part.port is None else str(part.port),
-                "-" if part.log is None else _shown(part.log),
-            )
-        )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
-        for row in rows
-    )
-
-
 class Stack:
     """The stack of one ``GOVBUS_HOME``: its broker, gateway and consumer adapters."""
 
@@ -128,8 +104,9 @@ class Stack:
         self.run_dir = self.home / "run"
         self.log_dir = self.home / "logs"
         self.broker_record = self.run_dir / "broker.json"
+        self.gateway_port = gateway_port(settings)
         self.gateway = Service(
-            "gateway", ("gateway", "--host", "127.0.0.1", "--port", str(gateway_port(settings)))
+            "gateway", ("gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port))
         )
         self.consumers = Service("consumers", ("consume",))
 
@@ -174,7 +151,7 @@ class Stack:
             running=gateway_pid is not None,
             answering=gateway_pid is not None and self._gateway_answers(),
             pid=gateway_pid,
-            port=gateway_port(self.settings),
+            port=self.gateway_port,
             log=self.log_file(self.gateway),
         )
         consumers_pid = self._find(self.consumers)
@@ -244,7 +221,7 @@ class Stack:
         return probe_admin(build_connection(self.settings, "govbus-status").admin())
 
     def _gateway_answers(self) -> bool:
-        url = f"http://127.0.0.1:{gateway_port(self.settings)}/healthz"
+        url = f"http://127.0.0.1:{self.gateway_port}/healthz"
         try:
             return httpx.get(url, timeout=PROBE_TIMEOUT_S, trust_env=False).status_code == 200
         except httpx.HTTPError:
@@ -283,12 +260,12 @@ class Stack:
                 )
             progress(f"{service.name}: already running (pid {pid})")
         else:
-            if service is self.gateway and _port_open(gateway_port(self.settings)):
+            if service is self.gateway and port_open(self.gateway_port):
                 raise GovbusError(
-                    f"gateway: port {gateway_port(self.settings)} on 127.0.0.1 is held by another program; "
+                    f"gateway: port {self.gateway_port} on 127.0.0.1 is held by another program; "
                     "point GOVBUS_REGISTRY_URL at a free port"
                 )
-            progress(f"{service.name}: starting `govbus {' '.join(service.args)}` (log: {_shown(log)})")
+            progress(f"{service.name}: starting `govbus {' '.join(service.args)}` (log: {display_path(log)})")
         log_start = log.stat().st_size if log.exists() else 0
         if pid is None:
             pid = self._spawn(service)
@@ -321,13 +298,13 @@ class Stack:
                 self.pid_file(service).unlink(missing_ok=True)
                 raise GovbusError(
                     f"{service.name}: exited while starting{_last_error(log, log_start)}; "
-                    f"its log: {_shown(log)}"
+                    f"its log: {display_path(log)}"
                 )
             if answers():
                 return
             time.sleep(0.3)
         raise GovbusError(
-            f"{service.name}: did not answer within {READY_TIMEOUT_S:.0f}s; its log: {_shown(log)}"
+            f"{service.name}: did not answer within {READY_TIMEOUT_S:.0f}s; its log: {display_path(log)}"
         )
 
     def _stop(self, service: Service, progress: Progress) -> None:
@@ -337,13 +314,15 @@ class Stack:
             progress(f"{service.name}: not running")
             return
         progress(f"{service.name}: stopping (pid {pid})")
-        os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited since it was found
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while process_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if process_alive(pid):
             progress(f"{service.name}: still running after {STOP_TIMEOUT_S:.0f}s; killing pid {pid}")
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             while process_alive(pid):
                 time.sleep(0.1)
         reap(pid)
@@ -394,12 +373,6 @@ def _environ(pid: int) -> dict[str, str]:
     return {name: value for name, _, value in pairs}
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _last_error(log: Path, offset: int) -> str:
     """``: REASON`` from the last ``govbus: error:`` line the process wrote after ``offset``, if any."""
     try:
@@ -412,7 +385,7 @@ def _last_error(log: Path, offset: int) -> str:
     return f": {errors[-1]}" if errors else ""
 
 
-def _shown(path: Path) -> str:
+def display_path(path: Path) -> str:
     """``path`` relative to the working folder when it lies inside it (shorter to read), else absolute."""
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))

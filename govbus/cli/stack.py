@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from bus.progress import say
 from bus.settings import Settings
-from govbus.stack import Stack, exit_code, render_table
+from govbus.stack import PartStatus, Stack, display_path
 
 
 def register(commands: Any) -> None:
@@ -38,3 +39,34 @@ def status(_: argparse.Namespace, settings: Settings) -> int:
     parts = Stack(settings).status()
     print(render_table(parts), flush=True)
     return exit_code(parts)
+
+
+def exit_code(parts: Sequence[PartStatus]) -> int:
+    """``govbus status``'s exit: 0 when every part answers, 3 when no part of the stack runs, 1 otherwise."""
+    if all(part.answering for part in parts):
+        return 0
+    if not any(part.running for part in parts):
+        return 3
+    return 1
+
+
+def render_table(parts: Sequence[PartStatus]) -> str:
+    """``govbus status``'s table: one row per part."""
+    rows = [("part", "running", "answering", "pid", "port", "log")]
+    for part in parts:
+        running = "external" if part.external else ("yes" if part.running else "no")
+        rows.append(
+            (
+                part.name,
+                running,
+                "yes" if part.answering else "no",
+                "-" if part.pid is None else str(part.pid),
+                "-" if part.port is None else str(part.port),
+                "-" if part.log is None else display_path(part.log),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )

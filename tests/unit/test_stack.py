@@ -8,7 +8,8 @@ import pytest
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
-from govbus.stack import PartStatus, exit_code, gateway_port, is_stack_process, render_table
+from govbus.cli.stack import exit_code, render_table
+from govbus.stack import PartStatus, gateway_port, is_stack_process
 
 HOME = Path("/srv/govbus/.govbus")
 GATEWAY = ["/venv/bin/python", "-m", "govbus", "gateway", "--host", "127.0.0.1", "--port", "8080"]
