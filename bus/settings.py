@@ -33,6 +33,14 @@ class Settings(BaseSettings):
         default="",
         description="Prefix of every topic name, so environments can share a cluster (e.g. 'staging.').",
     )
+    topic_partitions: int = Field(
+        default=3, ge=1, description="Partitions of each topic `govbus topics create` and `govbus up` create."
+    )
+    topic_replication: int = Field(
+        default=1,
+        ge=1,
+        description="Replication factor of each topic they create (at most the cluster's number of brokers).",
+    )
     log_level: str = Field(default="info", description="Minimum log level: debug, info, warning, error.")
     log_format: str = Field(default="auto", description="auto (JSON unless a TTY), json or console.")
 

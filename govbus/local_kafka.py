@@ -3,10 +3,13 @@
 The jars come from Maven Central (``deploy/kafka/pom.xml``); storage is formatted with
 ``kafka.tools.StorageTool format --standalone`` and the broker runs as one combined KRaft
 broker/controller (``kafka.Kafka``). Everything lives under ``{home}/kafka``: ``libs/`` (jars),
-``data/`` (log dirs), ``logs/`` (server.log, stdout), ``config/`` and ``kafka.pid``.
+``data/`` (log dirs), ``logs/`` (server.log, stdout), ``config/``, ``kafka.pid`` and ``ports.json`` (the
+client and controller ports the running broker was started on).
 
 Only the process recorded in ``kafka.pid`` is ever stopped, and only after checking that it is
-still a ``kafka.Kafka`` JVM started from this home.
+still a ``kafka.Kafka`` JVM started from this home. A home runs one broker: when its broker runs on
+other ports than the ones asked for, ``up``, ``down`` and ``status`` say so instead of taking it for
+the broker on the asked-for ports.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -23,14 +27,16 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 from confluent_kafka.admin import AdminClient
 
 from bus.errors import ConfigurationError, LocalKafkaError
+from bus.kafka_config import ConfigValue
 from deploy import KAFKA_DIR
 
 log = structlog.get_logger(__name__)
@@ -55,6 +61,8 @@ class BrokerStatus:
     serving: bool
     pid: int | None
     bootstrap: str
+    other_port: int | None = None
+    """The port this home's broker runs on when that is not the asked-for one (``pid`` is then its pid)."""
 
 
 class LocalKafka:
@@ -69,6 +77,7 @@ class LocalKafka:
         self.logs = self.home / "logs"
         self.config = self.home / "config"
         self.pid_file = self.home / "kafka.pid"
+        self.ports_file = self.home / "ports.json"
 
     @property
     def bootstrap(self) -> str:
@@ -118,8 +127,9 @@ class LocalKafka:
                 progress(f"Kafka already running (pid {pid}) on {self.bootstrap}")
                 self._wait_serving(pid, timeout_s)
                 return False
+            self._refuse_if_running_elsewhere()
             for port in (self.port, self.controller_port):
-                if _port_open(port):
+                if port_open(port):
                     raise LocalKafkaError(
                         f"port {port} on 127.0.0.1 is held by another program, not by govbus's broker "
                         f"in {self.home}; stop it or point GOVBUS_KAFKA_BOOTSTRAP at that cluster"
@@ -141,29 +151,46 @@ class LocalKafka:
         with self._lock():
             pid = self._our_pid()
             if pid is None:
+                self._refuse_if_running_elsewhere()
                 self.pid_file.unlink(missing_ok=True)
+                self.ports_file.unlink(missing_ok=True)
                 progress("Kafka is not running")
                 return False
             progress(f"stopping Kafka (pid {pid})")
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout_s
-            while _alive(pid) and time.monotonic() < deadline:
+            while process_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _alive(pid):
+            if process_alive(pid):
                 log.warning("kafka.stop.forced", pid=pid, waited_s=timeout_s)
                 os.kill(pid, signal.SIGKILL)
-                while _alive(pid):
+                while process_alive(pid):
                     time.sleep(0.1)
-            _reap(pid)
+            reap(pid)
             self.pid_file.unlink(missing_ok=True)
+            self.ports_file.unlink(missing_ok=True)
             progress("Kafka stopped")
             return True
 
     def status(self) -> BrokerStatus:
-        """Whether our broker process runs and answers metadata requests."""
-        pid = self._our_pid()
-        serving = pid is not None and metadata_answers(self.bootstrap, timeout_s=3.0)
-        return BrokerStatus(running=pid is not None, serving=serving, pid=pid, bootstrap=self.bootstrap)
+        """Whether our broker process runs on the asked-for ports and answers metadata requests."""
+        running = self._home_broker()
+        if running is None:
+            return BrokerStatus(running=False, serving=False, pid=None, bootstrap=self.bootstrap)
+        pid, port = running
+        if not self._is_asked_for(port):
+            return BrokerStatus(
+                running=False, serving=False, pid=pid, bootstrap=self.bootstrap, other_port=port
+            )
+        serving = metadata_answers(self.bootstrap, timeout_s=3.0)
+        return BrokerStatus(running=True, serving=serving, pid=pid, bootstrap=self.bootstrap)
+
+    def recorded_port(self) -> int | None:
+        """The client port recorded when this home's broker was last started (None: nothing recorded)."""
+        try:
+            return int(json.loads(self.ports_file.read_text())["port"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last lines of the broker's logs, for error messages."""
@@ -188,7 +215,14 @@ class LocalKafka:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _our_pid(self) -> int | None:
-        """The recorded pid if that process is still our ``kafka.Kafka`` JVM."""
+        """The recorded pid if that process is still our ``kafka.Kafka`` JVM, on the asked-for ports."""
+        running = self._home_broker()
+        if running is None or not self._is_asked_for(running[1]):
+            return None
+        return running[0]
+
+    def _home_broker(self) -> tuple[int, int | None] | None:
+        """The pid of this home's running ``kafka.Kafka`` JVM and the client port recorded for it."""
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
@@ -199,8 +233,23 @@ class LocalKafka:
             return None
         args = [part.decode(errors="replace") for part in cmdline]
         if "kafka.Kafka" in args and str(self.config / "server.properties") in args:
-            return pid
+            return pid, self.recorded_port()
         return None
+
+    def _is_asked_for(self, port: int | None) -> bool:
+        # A broker started before govbus recorded ports has no record; it was started on the asked-for
+        # port then, because nothing else could start it.
+        return port is None or port == self.port
+
+    def _refuse_if_running_elsewhere(self) -> None:
+        running = self._home_broker()
+        if running is not None and not self._is_asked_for(running[1]):
+            pid, port = running
+            raise LocalKafkaError(
+                f"the broker of {self.home} runs on 127.0.0.1:{port} (pid {pid}), not on {self.bootstrap}; "
+                f"stop it with `GOVBUS_KAFKA_BOOTSTRAP=127.0.0.1:{port} govbus kafka down`, or give a "
+                "second broker a GOVBUS_HOME of its own"
+            )
 
     def _write_config(self) -> None:
         self.config.mkdir(parents=True, exist_ok=True)
@@ -231,18 +280,9 @@ class LocalKafka:
         ]
 
     def _format_storage(self, java: str) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        args = storage_format_args(new_cluster_id(), self.config / "server.properties")
         result = subprocess.run(
-            [
-                *self._java_args(java),
-                "kafka.tools.StorageTool",
-                "format",
-                "--standalone",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.config / "server.properties"),
-            ],
+            [*self._java_args(java), *args],
             capture_output=True,
             text=True,
             check=False,
@@ -252,6 +292,9 @@ class LocalKafka:
             raise LocalKafkaError(f"formatting KRaft storage failed (exit {result.returncode})", tail)
 
     def _spawn(self, java: str) -> int:
+        self.ports_file.write_text(
+            json.dumps({"port": self.port, "controller_port": self.controller_port}) + "\n"
+        )
         out = (self.logs / "kafka.out").open("ab")
         with out:
             process = subprocess.Popen(
@@ -268,11 +311,11 @@ class LocalKafka:
     def _wait_serving(self, pid: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not _alive(pid):
-                _reap(pid)
+            if not process_alive(pid):
+                reap(pid)
                 self.pid_file.unlink(missing_ok=True)
                 raise LocalKafkaError("Kafka exited while starting", self.log_tail())
-            if _port_open(self.port) and metadata_answers(self.bootstrap, timeout_s=2.0):
+            if port_open(self.port) and metadata_answers(self.bootstrap, timeout_s=2.0):
                 return
             time.sleep(0.3)
         raise LocalKafkaError(
@@ -280,18 +323,55 @@ class LocalKafka:
         )
 
 
+def local_port(bootstrap: str) -> int | None:
+    """The port of the first bootstrap address when it is on this machine (127.0.0.1 or localhost)."""
+    parts = urlsplit(f"//{bootstrap.split(',', maxsplit=1)[0].strip()}")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return port if parts.hostname in ("127.0.0.1", "localhost") else None
+
+
+def new_cluster_id() -> str:
+    """A fresh KRaft cluster id: 16 random bytes in url-safe base64 (22 characters, may begin with ``-``)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def storage_format_args(cluster_id: str, config: Path) -> list[str]:
+    """The ``kafka.tools.StorageTool`` arguments that format a standalone KRaft node's storage.
+
+    Each value is joined to its option with ``=``: a cluster id beginning with ``-`` (one in 64 generated
+    ids) would otherwise be read as an option, and formatting would fail.
+    """
+    return [
+        "kafka.tools.StorageTool",
+        "format",
+        "--standalone",
+        f"--cluster-id={cluster_id}",
+        f"--config={config}",
+    ]
+
+
+def probe_admin(config: Mapping[str, ConfigValue]) -> AdminClient:
+    """An admin client for probes (is it up? who consumes?) whose librdkafka log lines are dropped.
+
+    A probe asks while the cluster may still be starting: librdkafka reports every refused connection,
+    and purged background events when the client is destroyed; none of that is news to the caller.
+    """
+    # The stubs type config values as scalars, but librdkafka's binding accepts a logging.Logger here.
+    return AdminClient({**config, "logger": _QUIET})  # type: ignore[dict-item]
+
+
 def metadata_answers(bootstrap: str, timeout_s: float) -> bool:
     """True when a cluster at ``bootstrap`` answers a metadata request in time."""
-    # The stubs type config values as scalars, but librdkafka's binding accepts a logging.Logger here.
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _QUIET})  # type: ignore[dict-item]
     try:
-        admin.list_topics(timeout=timeout_s)
+        probe_admin({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
     except Exception:
         return False
     return True
 
 
-# librdkafka reports every refused connection while the broker is still starting; drop that chatter.
 _QUIET = logging.getLogger("govbus.kafka.probe")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
@@ -306,19 +386,21 @@ def _require_java() -> str:
     return java
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _reap(pid: int) -> None:
-    """Collect the exit status when the broker was this process's child (no zombie left behind)."""
+def reap(pid: int) -> None:
+    """Collect the exit status when ``pid`` was this process's child (no zombie left behind)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet collected, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

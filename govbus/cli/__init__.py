@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
-from govbus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate
+from govbus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate, stack, topics
 
-COMMAND_GROUPS = (kafka, schemas, gateway, consume, simulate, outbox, demo, bench)
+COMMAND_GROUPS = (stack, kafka, topics, schemas, gateway, consume, simulate, outbox, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,15 +21,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from bus.errors import GovbusError
-from bus.kafka_config import KafkaConnection
 from bus.progress import say
 from bus.settings import Settings
-from bus.topics import ensure_topics
-from consumers.adapters import ADAPTERS
-from consumers.dlq import dlq_topic
 from govbus.bootstrap import build_registry_client
 from govbus.cli.kafka import local_broker
 from govbus.cli.simulate import simulate
+from govbus.topics import create_bus_topics
 from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
@@ -60,10 +57,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> None:
     catalog = load_catalog()
-    connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-demo")
     say(f"creating {len(catalog.topics())} catalog topics and the DLQ topics")
-    topics = [*catalog.topics(), *(dlq_topic(name) for name in ADAPTERS)]
-    ensure_topics(connection, [settings.topic_prefix + topic for topic in topics])
+    create_bus_topics(settings, catalog)
     base = _gateway_base(settings)
     with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]):
         _wait_healthy(base)

@@ -1,15 +1,14 @@
-"""``govbus kafka up|down|status``: the local broker (see bus/local_kafka.py)."""
+"""``govbus kafka up|down|status|fetch``: the local broker (see govbus/local_kafka.py)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
-from urllib.parse import urlsplit
 
 from bus.errors import ConfigurationError
 from bus.progress import say
 from bus.settings import Settings
-from govbus.local_kafka import LocalKafka
+from govbus.local_kafka import LocalKafka, local_port
 
 
 def register(commands: Any) -> None:
@@ -27,14 +26,13 @@ def register(commands: Any) -> None:
 
 def local_broker(settings: Settings) -> LocalKafka:
     """The local broker that ``GOVBUS_KAFKA_BOOTSTRAP`` points at (it must be on 127.0.0.1/localhost)."""
-    first = settings.kafka_bootstrap.split(",")[0]
-    parts = urlsplit(f"//{first}")
-    if parts.hostname not in ("127.0.0.1", "localhost") or parts.port is None:
+    port = local_port(settings.kafka_bootstrap)
+    if port is None:
         raise ConfigurationError(
             f"GOVBUS_KAFKA_BOOTSTRAP={settings.kafka_bootstrap!r} is not a local 127.0.0.1:PORT address; "
             "`govbus kafka` only manages the local broker"
         )
-    return LocalKafka(settings.kafka_home, port=parts.port)
+    return LocalKafka(settings.kafka_home, port=port)
 
 
 def up(_: argparse.Namespace, settings: Settings) -> int:
@@ -56,8 +54,19 @@ def fetch(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(_: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 when the broker serves, 3 when it is not running, 1 when it runs but does not answer."""
-    state = local_broker(settings).status()
+    """Exit 0 when the broker serves, 3 when it is not running, 1 when it runs but does not answer.
+
+    A broker of this home running on other ports than ``GOVBUS_KAFKA_BOOTSTRAP`` names is not taken for
+    the asked-for one: that is exit 1 with both addresses.
+    """
+    broker = local_broker(settings)
+    state = broker.status()
+    if state.other_port is not None:
+        print(
+            f"Kafka of {broker.home} runs on 127.0.0.1:{state.other_port} (pid {state.pid}), "
+            f"not on {state.bootstrap}"
+        )
+        return 1
     if not state.running:
         print(f"Kafka is not running (expected on {state.bootstrap})")
         return 3

@@ -48,3 +48,23 @@ def test_broker_dying_at_start_reports_its_log(private_broker: LocalKafka) -> No
     with pytest.raises(LocalKafkaError, match="exited while starting") as info:
         private_broker.up(timeout_s=60)
     assert "server.log" in info.value.log_tail or "kafka.out" in info.value.log_tail
+
+
+def test_a_broker_on_other_ports_is_never_taken_for_this_one(private_broker: LocalKafka) -> None:
+    """A broker's ports are recorded; asking its home for other ports names both and stops nothing."""
+    private_broker.up()
+    assert private_broker.recorded_port() == private_broker.port
+    other = LocalKafka(private_broker.home, port=private_broker.port + 100)
+
+    state = other.status()
+    assert (state.running, state.serving, state.other_port) == (False, False, private_broker.port)
+    assert state.pid == private_broker.status().pid
+    with pytest.raises(LocalKafkaError, match=f"runs on 127.0.0.1:{private_broker.port}") as up_error:
+        other.up()
+    assert other.bootstrap in str(up_error.value)
+    with pytest.raises(LocalKafkaError, match=f"runs on 127.0.0.1:{private_broker.port}"):
+        other.down()
+
+    assert private_broker.status().serving
+    assert private_broker.down() is True
+    assert private_broker.recorded_port() is None
