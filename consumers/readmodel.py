@@ -200,10 +200,19 @@ class WorkingSet:
         spec = self.tables[table]
         if self._event is None:
             raise RuntimeError("put outside begin()/commit()")
-        missing = set(spec.columns) - set(row) - spec.nullable
-        if missing:
-            raise KeyError(f"{table}: row lacks {sorted(missing)}")
-        stored: Row = {c: _portable(row.get(c), t) for c, t in spec.columns.items()}
+        stored: Row = {}
+        # The hot path of every projection: a value already of its column's class is kept as it is.
+        for column, kind in spec.columns.items():
+            value = row.get(column)
+            if value is None:
+                if column not in spec.nullable and column not in row:
+                    missing = sorted(set(spec.columns) - set(row) - spec.nullable)
+                    raise KeyError(f"{table}: row lacks {missing}")
+                stored[column] = None
+            elif value.__class__ is _CLASSES[kind]:
+                stored[column] = value
+            else:
+                stored[column] = _portable(value, kind)
         event = self._event
         stored.update(
             source_agency=event.source.rsplit(":", 1)[-1],
@@ -240,6 +249,9 @@ class WorkingSet:
             loaded[spec.key_of(row)] = row
         for key in keys:
             loaded.setdefault(key, None)
+
+
+_CLASSES: dict[str, type] = {"text": str, "int": int, "decimal": Decimal, "bool": bool}
 
 
 def _portable(value: Any, kind: str) -> Any:
