@@ -44,9 +44,6 @@ from bus.topics import ensure_topics
 from schemas.registry.state import Record, encode_json
 
 log = structlog.get_logger(__name__)
-_PASSING_METADATA_ERRORS = frozenset(
-    {KafkaError._UNKNOWN_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION}
-)
 
 DEFAULT_TOPIC = "_schemas"
 SYNC_TIMEOUT_S = 30.0
@@ -55,6 +52,15 @@ ABORT_TIMEOUT_S = 5.0
 Apply = Callable[[dict[str, Any], dict[str, Any] | None], None]
 
 FENCING_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
+NOT_YET_KNOWN = frozenset(
+    {
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
 
 
 class FencedError(Exception):
@@ -170,21 +176,24 @@ class KafkaRegistryLog:
 
     def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
         """Return once every record committed before this call has been applied."""
-        if self._probe is None:
+        probe = self._probe
+        if probe is None:
             raise RegistryError("the registry is not started", 500, 50001)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                _, high = self._probe.get_watermark_offsets(self._partition, timeout=timeout_s, cached=False)
+                remaining = max(deadline - time.monotonic(), POLL_S)
+                _, high = probe.get_watermark_offsets(self._partition, timeout=remaining, cached=False)
                 break
             except KafkaException as exc:
-                # A topic created a moment ago (or a partition whose leader moves) is briefly unknown to
-                # this client's metadata: that passes, so ask again until the deadline.
-                passing = exc.args[0].code() in _PASSING_METADATA_ERRORS
-                if not passing or time.monotonic() > deadline:
+                error = exc.args[0]
+                # A topic created a moment ago (by this instance or another), or a partition whose
+                # leader moves, is briefly unknown to this client's metadata: ask again until the deadline.
+                pending = isinstance(error, KafkaError) and error.code() in NOT_YET_KNOWN
+                if not pending or time.monotonic() > deadline:
                     raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
-                time.sleep(0.1)
-        self._wait_for(high, timeout_s)
+                time.sleep(POLL_S)
+        self._wait_for(high, max(deadline - time.monotonic(), POLL_S))
 
     def _wait_for(self, offset: int, timeout_s: float = SYNC_TIMEOUT_S) -> None:
         """Block until the records before ``offset`` are applied."""

@@ -59,7 +59,7 @@ MAX_VERSION = 2**31 - 1
 # and keep deciding again until WRITE_DEADLINE_S has passed.
 FENCE_BACKOFF_S = 0.02
 FENCE_BACKOFF_MAX_S = 1.0
-WRITE_DEADLINE_S = 60.0
+WRITE_DEADLINE_S = 30.0
 SCHEMA_TYPES = ("AVRO",)
 
 

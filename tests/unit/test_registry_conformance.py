@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from consumers.store import open_store
 from gateway.app import create_app
@@ -234,5 +235,10 @@ class TestRegistryConformanceInMemory(RegistryConformance):
         """An HTTP client on one gateway (in-memory registry, SQLite read models) for the whole class."""
         store = open_store(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'rm.sqlite'}")
         app = create_app(SchemaRegistry.in_memory(), store)
-        with serve_in_thread(app) as base, httpx.Client(base_url=f"{base}/registry", timeout=30) as client:
+        # Log events go to a list: an earlier test may have left structlog writing to a closed stderr.
+        with (
+            capture_logs(),
+            serve_in_thread(app) as base,
+            httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+        ):
             yield client

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from bus.errors import RegistryError
 from schemas.registry import service
@@ -44,6 +45,13 @@ class InterruptedLog(MemoryRegistryLog):
         except FencedError:
             self.fenced += 1
             raise
+
+
+@pytest.fixture(autouse=True)
+def captured_logs() -> Iterator[list[dict[str, Any]]]:
+    """Log events into a list: an earlier test may have left structlog writing to a closed stderr."""
+    with capture_logs() as events:
+        yield events
 
 
 @pytest.fixture
