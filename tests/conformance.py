@@ -1,4 +1,4 @@
-"""Loading the shared conformance vectors (``../shared/conformance``), read as data, never edited."""
+"""Loading the conformance vectors in ``tests/data/conformance`` (provenance in its README), as data."""
 
 from __future__ import annotations
 

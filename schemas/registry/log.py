@@ -1,15 +1,29 @@
-"""The registry's storage: one compacted, single-partition Kafka topic (``_schemas`` by default).
+"""The registry's storage port, :class:`RegistryLog`, and its Kafka adapter, :class:`KafkaRegistryLog`.
 
-Every instance follows the topic from its beginning with a ``read_committed`` consumer and applies
-each record to its :class:`~schemas.registry.state.RegistryState`; that is how a restarted instance
-gets its state back and how two instances on one cluster agree.
+The registry keeps every change as a record of one ordered, compacted log. The service relies on four
+things from any storage (the contract suite in ``tests/unit/test_registry_log.py`` checks each of them
+on every adapter):
 
-Writes are Kafka transactions of one transactional id shared by every instance of the topic
-(``govbus-registry-{topic}``). A writer first catches up with everything committed (``sync``), then
-decides (a new id, a new version) and commits. If another instance initialised the same
-transactional id in between, Kafka fences this one and the commit fails; the writer then starts a
-new producer, catches up again and decides again. So two instances never hand out the same id or
-version, without a leader election.
+- *order*: records reach ``apply`` in commit order, on every instance that shares the storage;
+- *replay and catch-up*: :meth:`~RegistryLog.start` replays what is stored and keeps following, and
+  :meth:`~RegistryLog.sync` returns once everything committed before the call has been applied;
+- *compaction*: storage may keep only the latest record of each key; every key's latest value is
+  self-contained (see :mod:`schemas.registry.state`), so a replay then ends in the same state;
+- *fencing*: :meth:`~RegistryLog.begin` makes this instance the writer and fences the one before it; a
+  :meth:`~RegistryLog.commit` after another instance began writes nothing and raises
+  :class:`FencedError`, and the service catches up and decides again.
+
+:mod:`schemas.registry.memory_log` holds the adapter in memory (tests, embedding). Here, the Kafka one:
+one compacted, single-partition topic (``_schemas`` by default) that every instance follows from its
+beginning with a ``read_committed`` consumer. Writes are Kafka transactions of one transactional id
+shared by every instance of the topic (``govbus-registry-{topic}``): initialising it is what fences the
+previous writer. A commit that loses to another instance fails in one of three ways, and all three mean
+"nothing was written, decide again": the broker fences the producer (``_FENCED``); or the transaction
+turns abortable, e.g. Kafka 4.1's coordinator answers ``UNKNOWN_SERVER_ERROR`` to an EndTxn that arrives
+while another instance's InitProducerId is fencing the epoch (its log shows ``IllegalStateException:
+Preparing transaction state transition to PREPARE_COMMIT while it already a pending state
+PREPARE_EPOCH_FENCE``); or ``init_transactions`` itself is fenced by a concurrent one. A retriable
+commit error (a timeout) is retried, as librdkafka asks, because the commit may still land.
 """
 
 from __future__ import annotations
@@ -18,7 +32,8 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -29,18 +44,84 @@ from bus.topics import ensure_topics
 from schemas.registry.state import Record, encode_json
 
 log = structlog.get_logger(__name__)
-_PASSING_METADATA_ERRORS = frozenset(
-    {KafkaError._UNKNOWN_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION}
-)
 
 DEFAULT_TOPIC = "_schemas"
 SYNC_TIMEOUT_S = 30.0
 POLL_S = 0.1
+ABORT_TIMEOUT_S = 5.0
 Apply = Callable[[dict[str, Any], dict[str, Any] | None], None]
+
+FENCING_CODES = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
+NOT_YET_KNOWN = frozenset(
+    {
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
 
 
 class FencedError(Exception):
-    """Another instance initialised the registry's transactional id after this one: decide again."""
+    """Another instance began writing after this one: nothing was written; catch up and decide again."""
+
+
+class RegistryLog(Protocol):
+    """The storage port :class:`~schemas.registry.service.SchemaRegistry` depends on."""
+
+    def start(self, apply: Apply) -> None:
+        """Replay the stored records into ``apply`` in order and keep following new ones."""
+
+    def close(self) -> None:
+        """Stop following; committed records stay stored."""
+
+    def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
+        """Return once every record committed before this call has been applied."""
+
+    def begin(self) -> None:
+        """Make this instance the writer (fencing the previous one) unless it already is."""
+
+    def commit(self, records: Sequence[Record]) -> None:
+        """Store ``records`` atomically and apply them here before returning.
+
+        Raises FencedError, writing nothing, when another instance began writing since :meth:`begin`.
+        """
+
+
+def apply_stored(apply: Apply, raw_key: bytes | None, raw_value: bytes | None, where: dict[str, Any]) -> None:
+    """Decode one stored record and apply it; one this version cannot read is logged and skipped."""
+    try:
+        key = json.loads(raw_key or b"null")
+        value = None if raw_value is None else json.loads(raw_value)
+        if not isinstance(key, dict) or not (value is None or isinstance(value, dict)):
+            raise TypeError("key and value must be JSON objects")
+        apply(key, value)
+    except (ValueError, TypeError, KeyError) as exc:
+        # A record this version cannot read must not stop the registry; say which one it was.
+        log.error("registry.log.unreadable_record", error=str(exc), **where)
+
+
+class Outcome(Enum):
+    """What a failed transactional call means for the write (see :func:`failed_write_outcome`)."""
+
+    RETRY_COMMIT = "retry the commit: it may still land"
+    ABORT_AND_DECIDE_AGAIN = "abort the transaction, then decide again: nothing was written"
+    DECIDE_AGAIN = "drop the fenced producer, then decide again: nothing was written"
+    REFUSED = "drop the producer and answer an error: the storage refuses this instance"
+
+
+def failed_write_outcome(error: KafkaError) -> Outcome:
+    """How the registry reacts to ``error`` from a transactional call, by librdkafka's own classification."""
+    if error.code() in FENCING_CODES:
+        return Outcome.DECIDE_AGAIN
+    if error.fatal():
+        return Outcome.REFUSED
+    if error.txn_requires_abort():
+        return Outcome.ABORT_AND_DECIDE_AGAIN
+    if error.retriable():
+        return Outcome.RETRY_COMMIT
+    return Outcome.REFUSED
 
 
 class KafkaRegistryLog:
@@ -95,21 +176,24 @@ class KafkaRegistryLog:
 
     def sync(self, timeout_s: float = SYNC_TIMEOUT_S) -> None:
         """Return once every record committed before this call has been applied."""
-        if self._probe is None:
+        probe = self._probe
+        if probe is None:
             raise RegistryError("the registry is not started", 500, 50001)
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                _, high = self._probe.get_watermark_offsets(self._partition, timeout=timeout_s, cached=False)
+                remaining = max(deadline - time.monotonic(), POLL_S)
+                _, high = probe.get_watermark_offsets(self._partition, timeout=remaining, cached=False)
                 break
             except KafkaException as exc:
-                # A topic created a moment ago (or a partition whose leader moves) is briefly unknown to
-                # this client's metadata: that passes, so ask again until the deadline.
-                passing = exc.args[0].code() in _PASSING_METADATA_ERRORS
-                if not passing or time.monotonic() > deadline:
+                error = exc.args[0]
+                # A topic created a moment ago (by this instance or another), or a partition whose
+                # leader moves, is briefly unknown to this client's metadata: ask again until the deadline.
+                pending = isinstance(error, KafkaError) and error.code() in NOT_YET_KNOWN
+                if not pending or time.monotonic() > deadline:
                     raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
-                time.sleep(0.1)
-        self._wait_for(high, timeout_s)
+                time.sleep(POLL_S)
+        self._wait_for(high, max(deadline - time.monotonic(), POLL_S))
 
     def _wait_for(self, offset: int, timeout_s: float = SYNC_TIMEOUT_S) -> None:
         """Block until the records before ``offset`` are applied."""
@@ -127,25 +211,30 @@ class KafkaRegistryLog:
 
     def begin(self) -> None:
         """Make sure this instance holds a live transactional producer (initialising fences others)."""
-        if self._producer is None:
-            config = self._connection.producer()
-            config.update(
-                {
-                    "transactional.id": f"govbus-registry-{self.topic}",
-                    "transaction.timeout.ms": 10_000,
-                    "linger.ms": 0,
-                    "compression.type": "none",
-                    # A fresh broker answers "coordinator load in progress" at first, which librdkafka
-                    # retries by itself: not worth a warning on every first start.
-                    "log_level": 3,
-                }
-            )
-            producer = Producer(config)
-            try:
-                producer.init_transactions(SYNC_TIMEOUT_S)
-            except KafkaException as exc:
-                raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
-            self._producer = producer
+        if self._producer is not None:
+            return
+        config = self._connection.producer()
+        config.update(
+            {
+                "transactional.id": f"govbus-registry-{self.topic}",
+                "transaction.timeout.ms": 10_000,
+                "linger.ms": 0,
+                "compression.type": "none",
+                # A fresh broker answers "coordinator load in progress" at first, and instances
+                # fence each other on purpose: librdkafka's lines for both are not worth a warning.
+                "log_level": 3,
+            }
+        )
+        producer = Producer(config)
+        try:
+            producer.init_transactions(SYNC_TIMEOUT_S)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if isinstance(error, KafkaError) and error.code() in FENCING_CODES:
+                # Two instances initialised at once and the other one won.
+                raise FencedError(str(error)) from exc
+            raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
+        self._producer = producer
 
     def commit(self, records: Sequence[Record]) -> None:
         """Write ``records`` in one transaction and wait until they are applied here.
@@ -171,18 +260,45 @@ class KafkaRegistryLog:
                     partition=0,
                     on_delivery=delivered,
                 )
-            producer.commit_transaction(SYNC_TIMEOUT_S)
+            self._commit_transaction(producer)
         except KafkaException as exc:
-            self._producer = None
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and (
-                error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED) or error.fatal()
-            ):
-                raise FencedError(str(error)) from exc
-            raise RegistryError(f"registry storage refused the write: {exc}", 500, 50001) from exc
+            raise self._failed(producer, exc) from exc
         # Wait for our own records: right after the commit the watermark may not cover them yet,
         # because Kafka writes the commit markers after answering the commit.
         self._wait_for(max(offsets, default=-1) + 1)
+
+    @staticmethod
+    def _commit_transaction(producer: Producer) -> None:
+        """Commit; a retriable failure (a timeout) is retried, because the commit may still land."""
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        while True:
+            try:
+                # No timeout: librdkafka then waits for the rest of transaction.timeout.ms, as it advises.
+                producer.commit_transaction()
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                again = isinstance(error, KafkaError) and failed_write_outcome(error) is Outcome.RETRY_COMMIT
+                if not again or time.monotonic() > deadline:
+                    raise
+                log.info("registry.log.commit_retried", reason=str(error))
+
+    def _failed(self, producer: Producer, exc: KafkaException) -> Exception:
+        """The exception a failed transaction turns into, with the producer aborted or dropped."""
+        error = exc.args[0]
+        outcome = failed_write_outcome(error) if isinstance(error, KafkaError) else Outcome.REFUSED
+        log.info("registry.log.commit_failed", topic=self.topic, error=str(error), outcome=outcome.name)
+        if outcome is Outcome.ABORT_AND_DECIDE_AGAIN:
+            try:
+                producer.abort_transaction(ABORT_TIMEOUT_S)
+            except KafkaException:
+                # Usually fenced meanwhile; the next begin() starts a producer whose init aborts it.
+                self._producer = None
+            return FencedError(str(error))
+        self._producer = None
+        if outcome is Outcome.DECIDE_AGAIN:
+            return FencedError(str(error))
+        return RegistryError(f"registry storage refused the write: {exc}", 500, 50001)
 
     def _follow(self) -> None:
         consumer = self._consumer
@@ -198,20 +314,10 @@ class KafkaRegistryLog:
                 else:
                     log.warning("registry.log.error", topic=self.topic, error=str(error))
                 continue
-            self._apply_message(message.key(), message.value(), int(message.offset() or 0))
-            self._advance(int(message.offset() or 0) + 1)
-
-    def _apply_message(self, raw_key: bytes | None, raw_value: bytes | None, offset: int) -> None:
-        assert self._apply is not None
-        try:
-            key = json.loads(raw_key or b"null")
-            value = None if raw_value is None else json.loads(raw_value)
-            if not isinstance(key, dict) or not (value is None or isinstance(value, dict)):
-                raise TypeError("key and value must be JSON objects")
-            self._apply(key, value)
-        except (ValueError, TypeError, KeyError) as exc:
-            # A record this version cannot read must not stop the registry; say which one it was.
-            log.error("registry.log.unreadable_record", topic=self.topic, offset=offset, error=str(exc))
+            offset = int(message.offset() or 0)
+            assert self._apply is not None
+            apply_stored(self._apply, message.key(), message.value(), {"topic": self.topic, "offset": offset})
+            self._advance(offset + 1)
 
     def _advance(self, offset: int) -> None:
         with self._progress:

@@ -2,9 +2,13 @@
 
 Reads are answered from the in-memory :class:`~schemas.registry.state.RegistryState`; writes are
 decided against a state that has caught up with the log, committed to the log as one transaction
-and applied from the log (:mod:`schemas.registry.log`), so every instance on a cluster applies the
-same writes in the same order. Refusals raise :class:`~bus.errors.RegistryError` carrying the HTTP
-status and Confluent's ``error_code``; nothing is written then.
+and applied from the log, so every instance sharing the storage applies the same writes in the same
+order. The storage is a :class:`~schemas.registry.log.RegistryLog`: a compacted Kafka topic
+(:meth:`SchemaRegistry.from_kafka`) or a topic in memory (:meth:`SchemaRegistry.in_memory`). When
+another instance wrote first, the commit is refused (:class:`~schemas.registry.log.FencedError`) and
+the write is decided again on the caught-up state, which may then answer differently (the schema is
+already registered, the subject became read-only). Refusals raise :class:`~bus.errors.RegistryError`
+carrying the HTTP status and Confluent's ``error_code``; nothing is written then.
 
 Compatibility (``NONE``, ``BACKWARD``, ``FORWARD``, ``FULL`` and their ``_TRANSITIVE`` forms) is
 decided by :func:`schemas.registry.compatibility.check_resolution`: BACKWARD means the new schema reads data
@@ -28,7 +32,8 @@ from bus.errors import InvalidSchemaError, RegistryError
 from bus.kafka_config import KafkaConnection
 from schemas.registry.avro_schema import parse_avro
 from schemas.registry.compatibility import check_resolution
-from schemas.registry.log import DEFAULT_TOPIC, FencedError, KafkaRegistryLog
+from schemas.registry.log import DEFAULT_TOPIC, FencedError, KafkaRegistryLog, RegistryLog
+from schemas.registry.memory_log import MemoryRegistryLog, MemoryTopic
 from schemas.registry.references import inline_references
 from schemas.registry.state import (
     COMPATIBILITY_LEVELS,
@@ -50,8 +55,11 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 MAX_VERSION = 2**31 - 1
-FENCE_RETRIES = 8
+# Instances that fence each other back off for a random pause growing to at most FENCE_BACKOFF_MAX_S,
+# and keep deciding again until WRITE_DEADLINE_S has passed.
 FENCE_BACKOFF_S = 0.02
+FENCE_BACKOFF_MAX_S = 1.0
+WRITE_DEADLINE_S = 30.0
 SCHEMA_TYPES = ("AVRO",)
 
 
@@ -66,9 +74,9 @@ def unprocessable(what: str, code: int) -> RegistryError:
 
 
 class SchemaRegistry:
-    """One registry instance; :meth:`start` replays the topic, :meth:`close` stops following it."""
+    """One registry instance; :meth:`start` replays its log, :meth:`close` stops following it."""
 
-    def __init__(self, storage: KafkaRegistryLog) -> None:
+    def __init__(self, storage: RegistryLog) -> None:
         self._log = storage
         self._state = RegistryState()
         self._state_lock = threading.RLock()
@@ -79,12 +87,17 @@ class SchemaRegistry:
         """A registry stored in ``topic`` of the cluster at ``bootstrap`` (nothing is contacted yet)."""
         return cls(KafkaRegistryLog(KafkaConnection(bootstrap, client_id="govbus-registry"), topic))
 
+    @classmethod
+    def in_memory(cls, topic: MemoryTopic | None = None) -> SchemaRegistry:
+        """A registry stored in memory; registries given one ``topic`` share it as if it were Kafka's."""
+        return cls(MemoryRegistryLog(topic))
+
     def start(self) -> None:
-        """Replay the storage topic; returns once the state has caught up."""
+        """Replay the storage log; returns once the state has caught up."""
         self._log.start(self._apply)
 
     def close(self) -> None:
-        """Stop following the storage topic."""
+        """Stop following the storage log."""
         self._log.close()
 
     def _apply(self, key: dict[str, Any], value: dict[str, Any] | None) -> None:
@@ -349,24 +362,31 @@ class SchemaRegistry:
     # -- internals ----------------------------------------------------------------------------------
 
     def _write(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
-        """Decide against a caught-up state and commit; decide again if another instance got in first."""
+        """Decide against a caught-up state and commit; decide again while another instance got in first."""
         with self._write_lock:
-            for attempt in range(FENCE_RETRIES):
-                self._log.begin()
-                self._log.sync()
-                with self._state_lock:
-                    records, result = decide()
-                if not records:
-                    return result
+            deadline = time.monotonic() + WRITE_DEADLINE_S
+            attempt = 0
+            while True:
                 try:
-                    self._log.commit(records)
+                    # begin() first: once this instance is the writer, nobody else commits unseen, so
+                    # the state sync() catches up to is the one the commit lands on.
+                    self._log.begin()
+                    self._log.sync()
+                    with self._state_lock:
+                        records, result = decide()
+                    if records:
+                        self._log.commit(records)
+                    return result
                 except FencedError as exc:
+                    attempt += 1
                     log.info("registry.write.fenced", attempt=attempt, reason=str(exc))
+                    if time.monotonic() > deadline:
+                        raise RegistryError(
+                            "the registry's storage is contended by other instances; retry", 500, 50001
+                        ) from exc
                     # A random pause so that instances fencing each other stop doing it in lockstep.
-                    time.sleep(random.uniform(0, FENCE_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
-                    continue
-                return result
-        raise RegistryError("the registry's storage is contended by other instances; retry", 500, 50001)
+                    pause = min(FENCE_BACKOFF_S * 2**attempt, FENCE_BACKOFF_MAX_S)
+                    time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not cryptography
 
     def _versions(self, subject: str, *, deleted: bool) -> list[SchemaVersion]:
         entries = self._state.versions(subject, deleted=deleted)

@@ -1,4 +1,4 @@
-"""The registry's Kafka storage: a restart keeps the state, instances on one topic agree, it is compacted."""
+"""The registry's Kafka storage: the log contract, restarts, instances that agree, a compacted topic."""
 
 from __future__ import annotations
 
@@ -15,17 +15,37 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from bus.errors import RegistryError
+from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from gateway.server import serve_in_thread
 from govbus.bootstrap import build_gateway
 from schemas.catalog import load_catalog
 from schemas.catalog_sync import CATALOG_COMPATIBILITY
+from schemas.registry.log import KafkaRegistryLog, RegistryLog
 from schemas.registry.service import SchemaRegistry
 from tests.support import wait_for
+from tests.unit.test_registry_log import RegistryLogContract
 
 pytestmark = pytest.mark.integration
 
 ADDRESS = load_catalog().get("govbus.localgov.ResidentMoved").schema["fields"][1]["type"]
+
+
+class TestKafkaRegistryLog(RegistryLogContract):
+    """The log contract on a topic of the session's broker."""
+
+    @pytest.fixture
+    def storage(self, kafka_bootstrap: str, unique_name: str) -> tuple[str, str]:
+        """The bootstrap and a topic of this test's own."""
+        return kafka_bootstrap, f"_schemas-{unique_name}"
+
+    def open_log(self, storage: tuple[str, str]) -> RegistryLog:
+        """A Kafka log on the shared topic."""
+        bootstrap, topic = storage
+        return KafkaRegistryLog(KafkaConnection(bootstrap, client_id="govbus-registry-test"), topic)
+
+    def compact(self, storage: tuple[str, str]) -> None:
+        """Nothing: Kafka's cleaner compacts on its own schedule; the replay reads the whole history."""
 
 
 def _record(name: str, *fields: dict[str, Any]) -> dict[str, Any]:

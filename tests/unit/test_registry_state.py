@@ -228,7 +228,7 @@ def test_next_version_does_not_reuse_soft_deleted_numbers() -> None:
     assert state.next_version("s") == 3
 
 
-def _random_log(seed: int, length: int = 300) -> list[Record]:
+def random_log(seed: int, length: int = 300) -> list[Record]:
     """A plausible registry log: versions registered, soft-deleted, purged; configs and modes churned."""
     rng = random.Random(seed)
     subjects = ["a", "b", "c", "d"]
@@ -315,7 +315,7 @@ def test_a_handwritten_log_and_its_compaction_give_the_same_state() -> None:
 @pytest.mark.parametrize("seed", range(20))
 def test_a_random_log_and_its_compaction_give_the_same_state(seed: int) -> None:
     """For generated logs, the compacted log (tombstones kept or removed) rebuilds the identical state."""
-    log = _random_log(seed)
+    log = random_log(seed)
     full = replay(log)
     for compacted in (compact(log), compact(log, drop_tombstones=True)):
         state = replay(compacted)
