@@ -16,7 +16,7 @@ for that event.
 
 Failures read as sentences: the first event of a topic asks the cluster whether the topic exists
 (the brokers do not create topics on first use), so a missing topic fails at once with
-:class:`~bus.errors.UnknownTopicError` instead of each event timing out minutes later; failed
+:class:`~bus.errors.UnknownTopicError` instead of every event failing on its own later; failed
 deliveries are counted per topic and error and reported together by :meth:`Publisher.close`
 ("512 events to localgov.resident failed: Local: Message timed out"), never one line per event.
 
@@ -211,7 +211,7 @@ class Publisher:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        """Close (raising if anything was lost) after a clean block; flush and log losses after a failed."""
+        """After a clean block close (raising on any loss); after a failed one flush and log losses."""
         if exc_type is None:
             self.close()
         else:

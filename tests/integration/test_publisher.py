@@ -125,8 +125,8 @@ def test_failed_deliveries_are_summarised_per_topic_and_error_with_a_count(
     """Events a topic refuses are reported at close as one sentence per topic and error, with their count."""
     prefix = bus_settings.topic_prefix
     connection = KafkaConnection(bus_settings.kafka_bootstrap)
-    # The broker refuses every batch bigger than this, so each resident event fails delivery.
-    ensure_topics(connection, [prefix + TOPIC], config={"max.message.bytes": "200"})
+    # Smaller than any record batch: the broker refuses every resident event.
+    ensure_topics(connection, [prefix + TOPIC], config={"max.message.bytes": "64"})
     ensure_topics(connection, [prefix + "localgov.vehicle", prefix + "localgov.family"])
     events = list(simulated_events("localgov", 400, seed=3))
     refused = sum(1 for event in events if event.type.split(".")[-1].startswith("Resident"))
