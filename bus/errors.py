@@ -4,6 +4,7 @@
 
     GovbusError
     ├── ConfigurationError          bad settings or a missing tool (java, mvn)
+    ├── KafkaUnavailableError       no Kafka cluster answers at the bootstrap address
     ├── LocalKafkaError             the embedded broker could not start, stop or answer
     ├── SchemaError
     │   ├── InvalidSchemaError      a schema text that is not valid Avro
@@ -12,6 +13,7 @@
     ├── RegistryError               the registry answered with an error (carries status and error_code)
     ├── SerializationError          a value that does not fit its schema, or bytes that are not wire format
     ├── PublishError                Kafka refused or lost a record
+    │   └── UnknownTopicError       the record's topic does not exist
     └── ProjectionError             a consumed event could not be applied to a read model
 
 Errors carry their context as attributes so that callers can log or map them without parsing messages.
@@ -26,6 +28,14 @@ class GovbusError(Exception):
 
 class ConfigurationError(GovbusError):
     """A setting is invalid or a required tool is missing."""
+
+
+class KafkaUnavailableError(GovbusError):
+    """No Kafka cluster answered at the bootstrap address within the deadline."""
+
+    def __init__(self, message: str, bootstrap: str) -> None:
+        super().__init__(message)
+        self.bootstrap = bootstrap
 
 
 class LocalKafkaError(GovbusError):
@@ -72,6 +82,14 @@ class SerializationError(GovbusError):
 
 class PublishError(GovbusError):
     """Kafka refused a record or failed to acknowledge it."""
+
+
+class UnknownTopicError(PublishError):
+    """A topic a client needs does not exist (the brokers do not create topics on first use)."""
+
+    def __init__(self, message: str, topic: str) -> None:
+        super().__init__(message)
+        self.topic = topic
 
 
 class ProjectionError(GovbusError):

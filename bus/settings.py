@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     )
     readmodel_url: str = Field(
         default="",
-        description="Read-model store: a sqlite:///path URL or a postgresql:// URL; empty = SQLite in home.",
+        description="Read-model store: a sqlite:///path URL (the only kind for now); empty = SQLite in home.",
     )
     topic_prefix: str = Field(
         default="",

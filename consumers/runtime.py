@@ -7,6 +7,10 @@ after the database commit, only so that standard tools show the group's lag.
 
 A record that cannot be decoded or applied is sent to the adapter's DLQ with its cause, and its
 position is recorded, so one bad record never blocks the partition and nothing is silently lost.
+
+A runner that cannot start says so instead of retrying forever: when the cluster does not answer
+within ``connect_timeout_s`` it raises KafkaUnavailableError, and when one of its topics (or its DLQ)
+does not exist it raises ConfigurationError naming them. Once running, it rides out broker outages.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from typing import Any, Protocol
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from bus.errors import ProjectionError, SchemaNotFoundError, SerializationError
-from bus.kafka_config import KafkaConnection
+from bus.errors import ConfigurationError, ProjectionError, SchemaNotFoundError, SerializationError
+from bus.kafka_config import KafkaConnection, missing_topics
 from consumers.decoder import EventDecoder
 from consumers.dlq import DeadLetters
 from consumers.events import DecodedEvent
@@ -28,6 +32,7 @@ from consumers.store import SqliteStore, Transaction, record_position
 
 log = structlog.get_logger(__name__)
 
+CONNECT_TIMEOUT_S = 10.0
 BAD_INPUT = (SerializationError, SchemaNotFoundError, ProjectionError, KeyError, ValueError, TypeError)
 
 
@@ -68,12 +73,14 @@ class ProjectionRunner:
         decoder: EventDecoder,
         batch_size: int = 500,
         topic_prefix: str = "",
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.projection = projection
         self._connection = connection
         self._store = store
         self._decoder = decoder
         self._batch_size = batch_size
+        self._connect_timeout_s = connect_timeout_s
         self._topics = [topic_prefix + topic for topic in projection.topics]
         self._dead_letters = DeadLetters(connection, projection.name, topic_prefix)
         self.stats = RunStats()
@@ -81,8 +88,16 @@ class ProjectionRunner:
             projection.migrate(tx)
 
     def run(self, stop: threading.Event, on_batch: Callable[[RunStats], None] | None = None) -> RunStats:
-        """Consume until ``stop`` is set; returns the counters."""
+        """Consume until ``stop`` is set; returns the counters.
+
+        Raises KafkaUnavailableError or ConfigurationError at once when it cannot start (see above).
+        """
         consumer = Consumer(self._connection.consumer(group_id=f"govbus.{self.projection.name}"))
+        try:
+            self._require_topics(consumer)
+        except BaseException:
+            consumer.close()
+            raise
         consumer.subscribe(self._topics, on_assign=self._on_assign)
         log.info("projection.started", adapter=self.projection.name, topics=self._topics)
         try:
@@ -102,6 +117,21 @@ class ProjectionRunner:
             consumer.close()
             log.info("projection.stopped", adapter=self.projection.name, applied=self.stats.applied)
         return self.stats
+
+    def _require_topics(self, consumer: Consumer) -> None:
+        """The connect deadline: the cluster answers within it and has every topic this runner needs."""
+        missing = missing_topics(
+            consumer,
+            [*self._topics, self._dead_letters.topic],
+            self._connection.bootstrap_servers,
+            self._connect_timeout_s,
+        )
+        if missing:
+            raise ConfigurationError(
+                f"the {self.projection.name} consumer needs topics that do not exist on Kafka at "
+                f"{self._connection.bootstrap_servers}: {', '.join(missing)}; "
+                "create the catalog's topics with `govbus topics create`"
+            )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         stored = self._store.positions(self.projection.name)

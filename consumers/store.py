@@ -56,7 +56,6 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self.transaction() as tx:
             tx.execute(TRACKING_DDL)
@@ -119,9 +118,23 @@ def record_position(tx: Transaction, adapter: str, topic: str, partition: int, o
     )
 
 
-def open_store(url: str) -> SqliteStore:
-    """Open the store a ``GOVBUS_READMODEL_URL`` names (``sqlite:///relative`` or ``sqlite:////absolute``)."""
+def open_store(url: str, *, create_folder: bool = False) -> SqliteStore:
+    """Open the store a ``GOVBUS_READMODEL_URL`` names (``sqlite:///relative`` or ``sqlite:////absolute``).
+
+    Only SQLite is supported for now. The database file is created when missing, but its folder must
+    exist: a mistyped path should fail, not start a new, empty read model somewhere else. The embedded
+    default (under ``GOVBUS_HOME``) passes ``create_folder=True``.
+    """
     prefix = "sqlite:///"
-    if url.startswith(prefix):
-        return SqliteStore(Path(url[len(prefix) :]))
-    raise ConfigurationError(f"unsupported read-model URL {url!r}; expected sqlite:///PATH")
+    if not url.startswith(prefix):
+        raise ConfigurationError(
+            f"unsupported read-model URL {url!r}; only sqlite:///PATH is supported for now"
+        )
+    path = Path(url[len(prefix) :])
+    if create_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigurationError(
+            f"the folder {path.parent} of GOVBUS_READMODEL_URL does not exist; create it, or fix the URL"
+        )
+    return SqliteStore(path)

@@ -67,8 +67,8 @@ def build_publisher(
 
 
 def build_store(settings: Settings) -> SqliteStore:
-    """The read-model store at ``GOVBUS_READMODEL_URL``."""
-    return open_store(settings.effective_readmodel_url)
+    """The read-model store at ``GOVBUS_READMODEL_URL``; the default's folder is created when missing."""
+    return open_store(settings.effective_readmodel_url, create_folder=not settings.readmodel_url)
 
 
 def build_runner(

@@ -14,6 +14,12 @@ instead of raising. By default only failed deliveries call back into Python and 
 counted in aggregate; a caller that needs each event's outcome passes ``on_delivery`` and gets it
 for that event.
 
+Failures read as sentences: the first event of a topic asks the cluster whether the topic exists
+(the brokers do not create topics on first use), so a missing topic fails at once with
+:class:`~bus.errors.UnknownTopicError` instead of every event failing on its own later; failed
+deliveries are counted per topic and error and reported together by :meth:`Publisher.close`
+("512 events to localgov.resident failed: Local: Message timed out"), never one line per event.
+
 Every event carries the ``dataclassification`` extension, the highest classification of its type's
 fields (``sensitive`` for a resident registration); a caller's own ``dataclassification`` extension,
 sent after it, takes precedence for readers that keep the last header of a name.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import atexit
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,8 +39,14 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from bus.errors import PublishError, SchemaNotFoundError, SerializationError
-from bus.kafka_config import KafkaConnection
+from bus.errors import (
+    KafkaUnavailableError,
+    PublishError,
+    SchemaNotFoundError,
+    SerializationError,
+    UnknownTopicError,
+)
+from bus.kafka_config import KafkaConnection, missing_topics
 from producers.events.base import AvroEvent
 from schemas.catalog import CLASSIFICATIONS, Catalog, EventType
 from schemas.codec import header
@@ -53,11 +66,13 @@ def _flush_at_exit() -> None:
         remaining = publisher.flush(EXIT_FLUSH_S)
         if remaining:
             log.error("publisher.exit.undelivered", agency=publisher.agency, remaining=remaining)
+        publisher.log_failures()
 
 
 DeliveryCallback = Callable[[str, PublishError | None], None]
 POLL_EVERY = 1000
 BACKPRESSURE_WAIT_S = 0.05
+METADATA_TIMEOUT_S = 10.0
 HeaderList = list[tuple[str, str | bytes | None]]
 
 
@@ -84,6 +99,7 @@ class Publisher:
         agency: str,
         source: str,
         topic_prefix: str = "",
+        metadata_timeout_s: float = METADATA_TIMEOUT_S,
     ) -> None:
         if not catalog.for_agency(agency):
             raise SchemaNotFoundError(f"the catalog has no event types for agency {agency!r}")
@@ -93,14 +109,16 @@ class Publisher:
         self.agency = agency
         self.source = source
         self.topic_prefix = topic_prefix
+        self._metadata_timeout_s = metadata_timeout_s
         self._producer: Producer | None = None
         self._routes: dict[str, _Route] = {}
+        self._known_topics: set[str] = set()
         self._since_poll = 0
         self._clock_ms = -1
         self._clock_text = ""
         self.published = 0
         self.failed = 0
-        self.last_error: PublishError | None = None
+        self._failures: Counter[tuple[str, str]] = Counter()
 
     @property
     def delivered(self) -> int:
@@ -120,8 +138,9 @@ class Publisher:
     ) -> str:
         """Queue one event for delivery and return its CloudEvents id.
 
-        Raises PublishError when the event type is not this agency's, and SerializationError when
-        the payload does not fit its schema or lacks its key; in both cases nothing is sent.
+        Raises PublishError when the event type is not this agency's (UnknownTopicError when its
+        topic does not exist), and SerializationError when the payload does not fit its schema or
+        lacks its key; in each case nothing is sent.
         """
         route = self._routes.get(event_type) or self._route(event_type)
         key = payload.get(route.key_field)
@@ -192,32 +211,50 @@ class Publisher:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        """Close (raising if anything was lost) after a clean block; only flush after a failed one."""
+        """After a clean block close (raising on any loss); after a failed one flush and log losses."""
         if exc_type is None:
             self.close()
         else:
             self.flush()
+            self.log_failures()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Flush, and raise PublishError if anything was not acknowledged."""
+        """Flush, and raise PublishError saying what was not acknowledged, per topic and error."""
         remaining = self.flush(timeout_s)
         if remaining:
-            log.error("publisher.close.undelivered", remaining=remaining)
-            raise PublishError(f"{remaining} events were not acknowledged within {timeout_s}s")
+            lost = [
+                f"{_events(remaining)} were not acknowledged within {timeout_s:g}s",
+                *self.failure_summary(),
+            ]
+            raise PublishError("; ".join(lost))
         # Release librdkafka's handle now, not whenever the collector gets to it: a lingering
         # producer keeps its connections and logs every broker it loses.
         self._producer = None
         _open_publishers.discard(self)
-        if self.failed:
-            raise PublishError(f"{self.failed} events failed delivery; last: {self.last_error}")
+        if self._failures:
+            raise PublishError("; ".join(self.failure_summary()))
+
+    def failure_summary(self) -> list[str]:
+        """One sentence per topic and error of the failed deliveries so far, with their count."""
+        return [
+            f"{_events(count)} to {topic} failed: {error}"
+            for (topic, error), count in sorted(self._failures.items())
+        ]
+
+    def log_failures(self) -> None:
+        """Log the failed deliveries so far: one line per topic and error, with the count."""
+        for (topic, error), count in sorted(self._failures.items()):
+            log.error("publisher.delivery.failed", agency=self.agency, topic=topic, error=error, events=count)
 
     def _route(self, event_type: str) -> _Route:
         kind = self._catalog.get(event_type)
         if kind.agency != self.agency:
             raise PublishError(f"agency {self.agency!r} may not publish {kind.full_name} to {kind.topic!r}")
+        topic = self.topic_prefix + kind.topic
+        self._require_topic(topic)
         route = _Route(
             full_name=kind.full_name,
-            topic=self.topic_prefix + kind.topic,
+            topic=topic,
             key_field=kind.key_field,
             encoder=compile_encoder(kind.parsed),
             framing=header(self._registry.lookup(kind.subject, kind.schema_text)),
@@ -231,6 +268,25 @@ class Publisher:
         )
         self._routes[event_type] = route
         return route
+
+    def _require_topic(self, topic: str) -> None:
+        """Raise UnknownTopicError unless ``topic`` exists; the cluster is asked once per topic."""
+        if topic in self._known_topics:
+            return
+        producer = self._producer or self._start()
+        bootstrap = self._connection.bootstrap_servers
+        try:
+            missing = missing_topics(producer, [topic], bootstrap, self._metadata_timeout_s)
+        except KafkaUnavailableError as exc:
+            # A PublishError, so that callers that retry a broker outage (the outbox relay) retry this too.
+            raise PublishError(f"{exc} (asked whether topic {topic!r} exists)") from exc
+        if missing:
+            raise UnknownTopicError(
+                f"topic {topic!r} does not exist on Kafka at {bootstrap}; "
+                "create the catalog's topics with `govbus topics create`",
+                topic,
+            )
+        self._known_topics.add(topic)
 
     def _now(self) -> str:
         """``ce_time`` for now; formatted once per millisecond."""
@@ -279,8 +335,7 @@ class Publisher:
         if err is None:
             return
         self.failed += 1
-        self.last_error = PublishError(f"{message.topic()}: {err.str()}")
-        log.error("publisher.delivery.failed", topic=message.topic(), error=err.str())
+        self._failures[(str(message.topic()), err.str())] += 1
 
 
 def _per_event(
@@ -290,6 +345,10 @@ def _per_event(
         on_delivery(event_id, None if err is None else PublishError(f"{topic}: {err.str()}"))
 
     return report
+
+
+def _events(count: int) -> str:
+    return "1 event" if count == 1 else f"{count} events"
 
 
 def highest_classification(kind: EventType) -> str:

@@ -13,17 +13,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from bus.errors import GovbusError
+from bus.errors import ConfigurationError, GovbusError
 from bus.progress import say
 from bus.settings import Settings
 from govbus.bootstrap import build_registry_client
+from govbus.cli.gateway import listen_socket
 from govbus.cli.kafka import local_broker
 from govbus.cli.simulate import simulate
 from govbus.topics import create_bus_topics
@@ -32,6 +35,7 @@ from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
 
 READY_TIMEOUT_S = 60.0
+CHILD_TAIL_LINES = 20
 
 
 def register(commands: Any) -> None:
@@ -60,20 +64,21 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
     say(f"creating {len(catalog.topics())} catalog topics and the DLQ topics")
     create_bus_topics(settings, catalog)
     base = _gateway_base(settings)
-    with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]):
-        _wait_healthy(base)
+    _require_free_port(base)
+    with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]) as gateway:
+        _wait_healthy(base, gateway)
         registry = build_registry_client(settings)
         try:
             registered = register_catalog(registry, catalog)
         finally:
             registry.close()
         say(f"registered {len(registered)} catalog schemas in the registry at {settings.registry_url}")
-        with _child("residents consumer", ["consume", "residents"]):
+        with _child("residents consumer", ["consume", "residents"]) as consumer:
             say(f"publishing {args.count} simulated local-government events (seed {args.seed})")
             simulate(settings, "localgov", args.count, args.seed)
             resident_id, expected = _most_moved_resident(args.count, args.seed)
             say(f"reading resident {resident_id} back through the gateway")
-            record = _await_address(base, resident_id, expected)
+            record = _await_address(base, resident_id, expected, (gateway, consumer))
     address = record["address"]
     say(f"resident {record['resident_id']} ({record['name']}, {record['status']}) now lives at:")
     parts = [address["sido"], address["sigungu"], address["road_address"], address["detail"] or ""]
@@ -86,28 +91,80 @@ def _gateway_base(settings: Settings) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+class _Child:
+    """A ``govbus`` child process, with the last lines it printed kept to explain an early exit."""
+
+    def __init__(self, label: str, process: subprocess.Popen[str]) -> None:
+        self.label = label
+        self.process = process
+        self._tail: deque[str] = deque(maxlen=CHILD_TAIL_LINES)
+        self._reader = threading.Thread(target=self._read, name=f"{label} output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        # Drained all along, or a chatty child would block on a full pipe.
+        for line in self.process.stdout or ():
+            self._tail.append(line.rstrip())
+
+    def check(self) -> None:
+        """Raise GovbusError, with the child's exit code and last lines, if it has exited."""
+        code = self.process.poll()
+        if code is None:
+            return
+        self._reader.join(timeout=5)
+        printed = "\n".join(f"    {line}" for line in self._tail) or "    (nothing)"
+        raise GovbusError(f"the {self.label} exited with code {code}; the last lines it printed:\n{printed}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(timeout=5)
+
+
 @contextlib.contextmanager
-def _child(label: str, argv: list[str]) -> Iterator[subprocess.Popen[bytes]]:
+def _child(label: str, argv: list[str]) -> Iterator[_Child]:
     """Run ``govbus ARGV`` as a child process; stop it (SIGTERM, then SIGKILL) on exit."""
     say(f"starting the {label}")
     process = subprocess.Popen(
-        [sys.executable, "-m", "govbus", *argv], env={**os.environ, "GOVBUS_LOG_LEVEL": "warning"}
+        [sys.executable, "-m", "govbus", *argv],
+        env={**os.environ, "GOVBUS_LOG_LEVEL": "warning"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
     )
+    child = _Child(label, process)
     try:
-        yield process
+        yield child
     finally:
         say(f"stopping the {label}")
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        child.stop()
 
 
-def _wait_healthy(base: str) -> None:
+def _require_free_port(base: str) -> None:
+    """Fail before starting the gateway if something else holds its port (it would answer in its place)."""
+    parts = urlsplit(base)
+    try:
+        listen_socket(parts.hostname or "127.0.0.1", parts.port or 80).close()
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"{parts.netloc} is in use, and the demo serves its gateway there (the address of "
+            "GOVBUS_REGISTRY_URL); stop what holds it (`govbus down` stops what `govbus up` started) "
+            "or set GOVBUS_REGISTRY_URL to another port"
+        ) from exc
+
+
+def _wait_healthy(base: str, gateway: _Child) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
+        gateway.check()
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return
@@ -125,10 +182,14 @@ def _most_moved_resident(count: int, seed: int) -> tuple[str, dict[str, Any]]:
     return resident_id, moves[resident_id][-1]
 
 
-def _await_address(base: str, resident_id: str, expected: dict[str, Any]) -> dict[str, Any]:
+def _await_address(
+    base: str, resident_id: str, expected: dict[str, Any], children: tuple[_Child, ...]
+) -> dict[str, Any]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     last: Any = None
     while time.monotonic() < deadline:
+        for child in children:
+            child.check()
         response = httpx.get(f"{base}/v1/residents/{resident_id}", timeout=5)
         if response.status_code == 200:
             last = response.json()

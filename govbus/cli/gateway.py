@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 from typing import Any
 
 import uvicorn
@@ -10,9 +12,7 @@ import uvicorn
 from bus.errors import ConfigurationError
 from bus.settings import Settings
 from govbus.bootstrap import build_gateway
-from govbus.local_kafka import metadata_answers
-
-BROKER_TIMEOUT_S = 10.0
+from govbus.cli.preflight import require_kafka
 
 
 def register(commands: Any) -> None:
@@ -24,12 +24,35 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve until interrupted; exit 1 at once when Kafka (which holds the registry) does not answer."""
-    if not metadata_answers(settings.kafka_bootstrap, timeout_s=BROKER_TIMEOUT_S):
-        raise ConfigurationError(
-            f"Kafka at {settings.kafka_bootstrap} does not answer; the gateway keeps its schema registry "
-            "there (start a local broker with `govbus kafka up`, or set GOVBUS_KAFKA_BOOTSTRAP)"
+    """Serve until interrupted; exit 1 at once when the port is taken or Kafka (the registry) is down."""
+    listener = listen_socket(args.host, args.port)
+    try:
+        require_kafka(settings, why="the gateway keeps its schema registry there")
+        config = uvicorn.Config(
+            build_gateway(settings), host=args.host, port=args.port, log_config=None, access_log=False
         )
-
-    uvicorn.run(build_gateway(settings), host=args.host, port=args.port, log_config=None, access_log=False)
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        listener.close()
     return 0
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for the server to listen on; ConfigurationError when the port is taken.
+
+    The gateway binds before it does anything slow and hands this very socket to uvicorn, so nothing can
+    take the port in between, and a busy port is one sentence instead of uvicorn's startup failure.
+    """
+    # The same options uvicorn binds with: SO_REUSEADDR lets a restart reuse a port still in TIME_WAIT.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is in use; stop what holds it or pass --port"
+            ) from exc
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock

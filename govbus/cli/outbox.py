@@ -17,6 +17,7 @@ from bus.errors import ConfigurationError
 from bus.progress import say
 from bus.settings import Settings
 from govbus.bootstrap import build_publisher, build_registry_client
+from govbus.cli.preflight import require_kafka, require_registry
 from producers.outbox_relay import OutboxRelay, RelayStats
 from producers.outbox_store import open_database
 from schemas.catalog import load_catalog
@@ -61,8 +62,11 @@ def run_relay(args: argparse.Namespace, settings: Settings) -> int:
             f"unknown agency {args.agency!r}; the catalog has events of: {', '.join(agencies)}"
         )
     source = args.source or f"urn:govbus:agency:{args.agency}"
-    # Open once up front so that a wrong URL or an unreachable database fails at once, with exit 1.
+    # Open once up front so that a wrong URL or an unreachable database fails at once, with exit 1;
+    # then Kafka and the registry, so that a stack that is not up fails at once too, not after retries.
     open_database(args.db).close()
+    require_kafka(settings)
+    require_registry(settings)
     registry = build_registry_client(settings)
     relay = OutboxRelay(
         lambda: open_database(args.db),

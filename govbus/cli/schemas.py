@@ -1,7 +1,8 @@
 """``govbus schemas register|list|check``: keep the registry in step with the catalog files.
 
 ``check`` is the gate an agency runs in its CI before deploying: it exits 1 and names each subject,
-field and reason the registry would refuse, without writing anything.
+field and reason the registry would refuse, without writing anything. Each action first makes sure
+the registry answers, and says how to start it when it does not.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bus.errors import RegistryError
 from bus.progress import say
 from bus.settings import Settings
 from govbus.bootstrap import build_registry_client
+from govbus.cli.preflight import require_registry
 from schemas.catalog import CATALOG_DIR, load_catalog
 from schemas.catalog_sync import CATALOG_COMPATIBILITY, check_catalog, register_catalog
 
@@ -41,6 +42,7 @@ def register(commands: Any) -> None:
 def register_all(args: argparse.Namespace, settings: Settings) -> int:
     """Register the catalog; print one line per subject."""
     catalog = load_catalog(args.catalog)
+    require_registry(settings)
     client = build_registry_client(settings)
     try:
         say(
@@ -55,6 +57,7 @@ def register_all(args: argparse.Namespace, settings: Settings) -> int:
 
 def list_subjects(_: argparse.Namespace, settings: Settings) -> int:
     """Print every subject with its latest version and schema id."""
+    require_registry(settings)
     client = build_registry_client(settings)
     try:
         subjects = sorted(client.subjects())
@@ -71,12 +74,10 @@ def list_subjects(_: argparse.Namespace, settings: Settings) -> int:
 def check_all(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 when every local schema would be accepted, 1 (naming each problem) otherwise."""
     catalog = load_catalog(args.catalog)
+    require_registry(settings)
     client = build_registry_client(settings)
     try:
         refused = check_catalog(client, catalog)
-    except RegistryError as exc:
-        print(f"govbus: error: {exc}")
-        return 1
     finally:
         client.close()
     if not refused:

@@ -19,6 +19,7 @@ from bus.errors import ConfigurationError, PublishError
 from bus.progress import Counter, say
 from bus.settings import Settings
 from govbus.bootstrap import build_publisher, build_registry_client
+from govbus.cli.preflight import require_kafka, require_registry
 from producers.simulators.simulation import AGENCIES, simulated_events
 from producers.simulators.world import SimulatedEvent
 from schemas.catalog import load_catalog
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigurationError("--rate must not be negative")
     if args.residents is not None and args.residents < 1:
         raise ConfigurationError("--residents must be at least 1")
+    require_kafka(settings)
+    require_registry(settings)
     simulate(settings, args.agency, args.count, args.seed, args.rate, residents=args.residents)
     return 0
 
@@ -157,12 +160,14 @@ def _extensions(data: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 def _close(publishers: Iterable[EventSink]) -> None:
-    """Flush every publisher, even when one fails; then raise the first failure."""
+    """Flush every publisher, even when one fails; then raise one PublishError that says what each lost."""
     failures: list[PublishError] = []
     for publisher in publishers:
         try:
             publisher.close()
         except PublishError as exc:
             failures.append(exc)
-    if failures:
+    if len(failures) == 1:
         raise failures[0]
+    if failures:
+        raise PublishError("; ".join(str(failure) for failure in failures))

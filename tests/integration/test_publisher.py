@@ -10,13 +10,14 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
-from bus.errors import PublishError, SerializationError
+from bus.errors import PublishError, SerializationError, UnknownTopicError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from govbus.local_kafka import LocalKafka
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
+from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
 
@@ -87,6 +88,7 @@ def test_invalid_event_raises_before_anything_is_sent(
     bus_settings: Settings, registry: RegistryClient
 ) -> None:
     """A payload that does not fit its schema raises SerializationError and is not produced."""
+    ensure_topics(KafkaConnection(bus_settings.kafka_bootstrap), [bus_settings.topic_prefix + TOPIC])
     publisher = _publisher(bus_settings.kafka_bootstrap, registry, bus_settings.topic_prefix)
     event = next(LocalGovSimulator(seed=1).events(1))
     broken = {**event.data, "birth_date": "yesterday"}
@@ -95,6 +97,49 @@ def test_invalid_event_raises_before_anything_is_sent(
     with pytest.raises(SerializationError, match="resident_id"):
         publisher.publish(event.type, {**event.data, "resident_id": ""})
     assert publisher.published == 0
+
+
+def test_publishing_to_a_missing_topic_fails_at_once_naming_it_and_the_fix(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """The first event for a missing topic raises UnknownTopicError within seconds; nothing is queued."""
+    publisher = _publisher(bus_settings.kafka_bootstrap, registry, bus_settings.topic_prefix)
+    event = next(LocalGovSimulator(seed=1).events(1))
+    topic = bus_settings.topic_prefix + TOPIC
+    started = time.monotonic()
+    with pytest.raises(UnknownTopicError) as raised:
+        publisher.publish(event.type, event.data)
+    assert time.monotonic() - started < 10
+    assert raised.value.topic == topic
+    assert str(raised.value) == (
+        f"topic {topic!r} does not exist on Kafka at {bus_settings.kafka_bootstrap}; "
+        "create the catalog's topics with `govbus topics create`"
+    )
+    assert publisher.published == 0
+    publisher.close()
+
+
+def test_failed_deliveries_are_summarised_per_topic_and_error_with_a_count(
+    bus_settings: Settings, registry: RegistryClient
+) -> None:
+    """Events a topic refuses are reported at close as one sentence per topic and error, with their count."""
+    prefix = bus_settings.topic_prefix
+    connection = KafkaConnection(bus_settings.kafka_bootstrap)
+    # Smaller than any record batch: the broker refuses every resident event.
+    ensure_topics(connection, [prefix + TOPIC], config={"max.message.bytes": "64"})
+    ensure_topics(connection, [prefix + "localgov.vehicle", prefix + "localgov.family"])
+    events = list(simulated_events("localgov", 400, seed=3))
+    refused = sum(1 for event in events if event.type.split(".")[-1].startswith("Resident"))
+    assert 0 < refused < len(events)  # vehicle and family events arrive
+    publisher = _publisher(bus_settings.kafka_bootstrap, registry, prefix)
+    for event in events:
+        publisher.publish(event.type, event.data)
+    with pytest.raises(PublishError) as raised:
+        publisher.close()
+    summary = f"{refused} events to {prefix}{TOPIC} failed: Broker: Message size too large"
+    assert str(raised.value) == summary
+    assert publisher.failure_summary() == [summary]
+    assert publisher.delivered == len(events) - refused
 
 
 def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
@@ -172,6 +217,7 @@ import sys
 from bus.kafka_config import KafkaConnection
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
+from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -753,6 +754,10 @@ class _RecordingProducer:
 
     def poll(self, timeout: float) -> int:
         return 0
+
+    def list_topics(self, topic: str, timeout: float) -> SimpleNamespace:
+        """Every topic exists (the metadata answer the publisher asks for before a topic's first event)."""
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None)})
 
     def flush(self, timeout: float) -> int:
         return 0
