@@ -21,6 +21,23 @@ if TYPE_CHECKING:
 _configured = False
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, not the stream it was when configured.
+
+    A test runner (or an embedding application) may swap and close stderr streams; binding the stream once
+    would then make every later log line fail on a closed file.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_CURRENT_STDERR = _CurrentStderr()
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog and the stdlib root logger; later calls are no-ops."""
     global _configured  # noqa: PLW0603 - configuration is process-wide by nature
@@ -43,10 +60,10 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CURRENT_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=numeric, stream=_CURRENT_STDERR, format="%(levelname)s %(name)s %(message)s")
     # httpx logs every request at INFO: noise in a CLI's output, and URLs may carry ids of citizens.
     logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
     _configured = True
