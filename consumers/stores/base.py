@@ -67,11 +67,11 @@ class Transaction(Protocol):
     dialect: str
     """``sqlite`` or ``postgresql``: for the rare statement that must differ."""
 
-    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> Cursor:
+    def execute(self, query: str, params: Sequence[Any] | None = ()) -> Cursor:
         """Run one statement."""
         ...
 
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> None:
         """Run one statement for each parameter tuple, in as few round trips as the driver allows."""
         ...
 
@@ -105,7 +105,10 @@ class Store(Protocol):
         ...
 
     def positions(self, adapter: str, tx: Transaction | None = None) -> dict[tuple[str, int], int]:
-        """The last applied offset per (topic, partition) of ``adapter`` (read in ``tx`` when given)."""
+        """The last applied offset per (topic, partition) of ``adapter``.
+
+        Read in ``tx`` when given, else in a snapshot of its own (so not while this thread has one open).
+        """
         ...
 
     def record_positions(self, tx: Transaction, adapter: str, positions: Positions) -> None:
@@ -113,7 +116,12 @@ class Store(Protocol):
         ...
 
     def claim_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> set[str]:
-        """Record ``event_ids`` as applied by ``adapter`` inside ``tx``; returns those not seen before."""
+        """Record ``event_ids`` as applied by ``adapter`` inside ``tx``; returns those not seen before.
+
+        Call it first in a batch, before loading rows: it also waits for any other open batch of
+        ``adapter`` (another process during a rebalance), so the rows loaded next are current and an
+        id that batch claimed is seen here as applied once it commits (or new, if it rolls back).
+        """
         ...
 
     def shadow(self, tables: Iterable[Table], adapter: str) -> None:

@@ -159,7 +159,8 @@ class SqlStore(ABC):
     def select(self, tx: Transaction, table: Table, column: str, value: Any, shadow: bool) -> list[Row]:
         """The stored rows of ``table`` whose ``column`` equals ``value`` (None matches NULL)."""
         if column not in table.all_columns:
-            raise KeyError(f"{table.name} has no column {column!r}")
+            # A projection asking for a column its table lacks is a bug, not bad input: not a KeyError.
+            raise StoreError(f"read-model table {table.name} has no column {column!r}", self.where)
         codec = self.codec(table)
         query = sql.select_columns(table, sql.physical(table, shadow))
         if value is None:
@@ -196,7 +197,7 @@ class SqlStore(ABC):
     # -- positions --------------------------------------------------------------------------------
 
     def positions(self, adapter: str, tx: Transaction | None = None) -> dict[tuple[str, int], int]:
-        """The last applied offset per (topic, partition) of ``adapter``."""
+        """The last applied offset per (topic, partition) of ``adapter``, read in ``tx`` or a snapshot."""
         query = f'SELECT topic, partition, "offset" FROM {sql.POSITIONS_TABLE} WHERE adapter = ?'
         if tx is not None:
             found = tx.execute(query, (adapter,)).fetchall()

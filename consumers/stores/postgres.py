@@ -58,21 +58,21 @@ def pyformat(query: str) -> str:
 class PostgresTransaction:
     """A transaction on one psycopg connection, taking ``?`` placeholders like SQLite."""
 
-    dialect = "postgresql"
+    dialect = sql.POSTGRESQL.name
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
 
-    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor[Any]:
+    def execute(self, query: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor[Any]:
         """Run one statement."""
         if params is None:
-            return self._connection.execute(sql)
-        return self._connection.execute(pyformat(sql), params)
+            return self._connection.execute(query)
+        return self._connection.execute(pyformat(query), params)
 
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> None:
         """Run one statement per parameter tuple, pipelined by psycopg."""
         with self._connection.cursor() as cursor:
-            cursor.executemany(pyformat(sql), params)
+            cursor.executemany(pyformat(query), params)
 
 
 class PostgresStore(SqlStore):

@@ -29,18 +29,18 @@ FETCH_SIZE = 2000
 class SqliteTransaction:
     """A transaction on one SQLite connection (``?`` placeholders, as SQLite takes them)."""
 
-    dialect = "sqlite"
+    dialect = sql.SQLITE.name
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
-    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> sqlite3.Cursor:
+    def execute(self, query: str, params: Sequence[Any] | None = ()) -> sqlite3.Cursor:
         """Run one statement."""
-        return self._connection.execute(sql, () if params is None else params)
+        return self._connection.execute(query, () if params is None else params)
 
-    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> None:
         """Run one statement per parameter tuple."""
-        self._connection.executemany(sql, params)
+        self._connection.executemany(query, params)
 
 
 class SqliteStore(SqlStore):

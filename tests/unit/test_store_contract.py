@@ -238,6 +238,11 @@ class StoreContract:
             rows = WorkingSet(source, TABLES)
             assert [r["account_id"] for r in rows.find("accounts", "owner", "R1")] == ["A", "B"]
 
+    def test_selecting_by_a_column_the_table_lacks_is_a_store_error(self, store: Store) -> None:
+        """A lookup by an undeclared column raises StoreError, which stops an adapter, not a KeyError."""
+        with store.transaction() as tx, pytest.raises(StoreError, match="no column 'iban'"):
+            store.rows(tx).select(ACCOUNTS, "iban", "x")
+
     def test_decimals_round_trip_exactly_and_sums_stay_exact(self, store: Store) -> None:
         """Large and fractional decimals come back equal and in the same notation; repeated sums are exact."""
         values = ["999999999999999999", "12345678901234567890.123456789", "0.10", "-0.000001", "1234567.50"]
