@@ -140,6 +140,7 @@ class WorkingSet:
         self._loaded: dict[str, dict[Key, Row | None]] = {name: {} for name in self.tables}
         self._dirty: dict[str, set[Key]] = {name: set() for name in self.tables}
         self._staged: dict[tuple[str, Key], Row | None] = {}
+        self._selected: set[tuple[str, str, Any]] = set()  # the lookups already asked of the source
         self._event: DecodedEvent | None = None
 
     # -- the batch: prefetch, one event at a time, changes ------------------------------------
@@ -188,8 +189,10 @@ class WorkingSet:
     def find(self, table: str, column: str, value: Any) -> list[Row]:
         """Copies of the rows of ``table`` whose ``column`` equals ``value``, sorted by key."""
         spec = self.tables[table]
-        for row in self._source.select(spec, column, value):
-            self._loaded[table].setdefault(spec.key_of(row), row)
+        if (table, column, value) not in self._selected:
+            self._selected.add((table, column, value))
+            for row in self._source.select(spec, column, value):
+                self._loaded[table].setdefault(spec.key_of(row), row)
         keys = {k for k, r in self._loaded[table].items() if r is not None and r.get(column) == value}
         keys |= {k for (name, k), r in self._staged.items() if name == table and r is not None}
         found = [self._current(table, k) for k in sorted(keys, key=_sortable)]
@@ -252,6 +255,7 @@ class WorkingSet:
 
 
 _CLASSES: dict[str, type] = {"text": str, "int": int, "decimal": Decimal, "bool": bool}
+_BOOL_TEXT = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _portable(value: Any, kind: str) -> Any:
@@ -263,9 +267,17 @@ def _portable(value: Any, kind: str) -> Any:
     if kind == "int":
         return int(value)
     if kind == "bool":
+        if isinstance(value, str):
+            if value.lower() not in _BOOL_TEXT:
+                raise ValueError(f"not a boolean: {value!r}")
+            return _BOOL_TEXT[value.lower()]
         return bool(value)
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _sortable(key: Key) -> tuple[str, ...]:
-    return tuple("" if part is None else str(part) for part in key)
+def _sortable(key: Key) -> tuple[tuple[int, Any], ...]:
+    """A sort key that orders numbers as numbers and text as text (None first) within each key part."""
+    return tuple(
+        (0, 0) if part is None else (1, part) if isinstance(part, int | Decimal) else (2, str(part))
+        for part in key
+    )

@@ -120,3 +120,46 @@ def test_memory_rows_apply_changes() -> None:
     rows.commit()
     source.write(rows.changes())
     assert [r["account_id"] for r in source.rows("accounts")] == ["B"]
+
+
+def test_text_booleans_are_read_by_their_meaning() -> None:
+    """A boolean column keeps "false" as False, and refuses text that is not a boolean."""
+    flags = Table("flags", {"id": "text", "on": "bool"}, key=("id",))
+    rows = WorkingSet(MemoryRows(), [flags])
+    rows.begin(_event(1))
+    rows.put("flags", {"id": "a", "on": "false"})
+    rows.put("flags", {"id": "b", "on": "TRUE"})
+    assert [(rows.get("flags", k) or {}).get("on") for k in ("a", "b")] == [False, True]
+    with pytest.raises(ValueError, match="not a boolean"):
+        rows.put("flags", {"id": "c", "on": "maybe"})
+
+
+def test_changes_come_in_numeric_key_order() -> None:
+    """Integer keys are ordered as numbers (9 before 10), not as text."""
+    years = Table("years", {"year": "int", "label": "text"}, key=("year",))
+    rows = WorkingSet(MemoryRows(), [years])
+    rows.begin(_event(1))
+    for year in (10, 9, 100):
+        rows.put("years", {"year": year, "label": str(year)})
+    rows.commit()
+    assert [key for _, key, _ in rows.changes()] == [(9,), (10,), (100,)]
+
+
+class _CountingRows(MemoryRows):
+    def __init__(self) -> None:
+        super().__init__()
+        self.selects = 0
+
+    def select(self, table: Table, column: str, value: object) -> list[dict[str, object]]:
+        self.selects += 1
+        return super().select(table, column, value)
+
+
+def test_a_lookup_asks_the_source_once_per_batch() -> None:
+    """Repeated finds of one value within a batch query the store once."""
+    source = _CountingRows()
+    rows = WorkingSet(source, [ACCOUNTS])
+    rows.begin(_event(1))
+    for _ in range(3):
+        rows.find("accounts", "owner", "R1")
+    assert source.selects == 1
