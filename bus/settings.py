@@ -27,7 +27,10 @@ class Settings(BaseSettings):
     )
     readmodel_url: str = Field(
         default="",
-        description="Read-model store: a sqlite:///path URL (the only kind for now); empty = SQLite in home.",
+        description=(
+            "Read-model store: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB; "
+            "empty = SQLite in home."
+        ),
     )
     topic_prefix: str = Field(
         default="",

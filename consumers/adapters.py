@@ -1,21 +1,23 @@
-"""The consumer adapters govbus runs, by name: the one table that routes ``govbus consume NAME``."""
+"""The consumer adapters govbus runs, by name: the one table that routes ``govbus consume NAME``.
+
+Each read model of :data:`consumers.projections.READ_MODELS` is one adapter: one consumer group per
+store, one ``{adapter}.dlq`` topic, one set of tables.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from bus.errors import ConfigurationError
-from consumers.projections.residents import ResidentProjection
-from consumers.runtime import Projection
+from consumers.projections import READ_MODELS
+from consumers.readmodel import ReadModel
 
-ADAPTERS: dict[str, Callable[[], Projection]] = {
-    "residents": ResidentProjection,
-}
+ADAPTERS: dict[str, Callable[[], ReadModel]] = dict(READ_MODELS)
 
 
-def build_projection(name: str) -> Projection:
-    """The projection of adapter ``name``."""
+def build_read_model(name: str) -> ReadModel:
+    """The read model of adapter ``name``."""
     factory = ADAPTERS.get(name)
     if factory is None:
-        raise ConfigurationError(f"unknown adapter {name!r}; known: {', '.join(sorted(ADAPTERS))}")
+        raise ConfigurationError(f"unknown adapter {name!r}; known: {', '.join(ADAPTERS)}")
     return factory()

@@ -1,12 +1,22 @@
-"""The projection runtime: consume, decode, apply and record the position in one transaction.
+"""The projection runtime: consume, decode, apply, and record positions and event ids in one transaction.
 
-Exactly-once into the read model: the view rows and the tracking row of a batch commit together,
-the consumer resumes from the stored positions (not from Kafka's committed offsets), and records at
-or below a stored position are skipped as already applied. Offsets are also committed to Kafka
-after the database commit, only so that standard tools show the group's lag.
+Exactly once into the read model, end to end:
 
-A record that cannot be decoded or applied is sent to the adapter's DLQ with its cause, and its
-position is recorded, so one bad record never blocks the partition and nothing is silently lost.
+* a batch's row changes, its positions per ``(topic, partition)`` and the ids (CloudEvents ``ce_id``)
+  of the events it applied commit in ONE store transaction;
+* the runner resumes from the stored positions, not from Kafka's committed offsets (those are
+  committed after the database commit, only so that standard tools show the group's lag);
+* a record at or below a stored position is skipped, and so is an event whose id the adapter already
+  applied, wherever the copy comes from (an outbox relay shipping a row again, a re-publish, a replay);
+* when the stored positions moved under the runner (a rebuild swapped its tables in, or another
+  process of the group applied a batch during a rebalance), it seeks to them and drops its batch.
+
+Bad input never blocks a partition and is never lost: a record that cannot be decoded (not wire
+format, unknown schema id, missing CloudEvents headers) or that the read model's rules refuse
+(:class:`~bus.errors.ProjectionError`) goes to ``{adapter}.dlq`` with its cause, and the batch commits
+only once every dead letter was acknowledged. Any other exception is a bug in projection code: the
+batch is rolled back, the event's coordinates are logged and the runner raises, so the adapter stops
+loudly instead of emptying a read model into its DLQ.
 
 A runner that cannot start says so instead of retrying forever: when the cluster does not answer
 within ``connect_timeout_s`` it raises KafkaUnavailableError, and when one of its topics (or its DLQ)
@@ -15,10 +25,11 @@ does not exist it raises ConfigurationError naming them. Once running, it rides 
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
@@ -28,27 +39,20 @@ from bus.kafka_config import KafkaConnection, missing_topics
 from consumers.decoder import EventDecoder
 from consumers.dlq import DeadLetters
 from consumers.events import DecodedEvent
-from consumers.store import SqliteStore, Transaction, record_position
+from consumers.readmodel import ReadModel, WorkingSet
+from consumers.stores import Store
+from consumers.stores.base import StoreError, shadow_adapter
 
 log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
-BAD_INPUT = (SerializationError, SchemaNotFoundError, ProjectionError, KeyError, ValueError, TypeError)
+UNDECODABLE = (SerializationError, SchemaNotFoundError)
+"""Bad input found while decoding; with :class:`ProjectionError` from a model, what goes to the DLQ."""
+IDLE_ASSIGNMENT_S = 10.0
+"""How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
+TRANSIENT_RETRIES = 3
 
-
-class Projection(Protocol):
-    """A read model: its adapter name, its topics, its tables and how one event changes them."""
-
-    name: str
-    topics: tuple[str, ...]
-
-    def migrate(self, tx: Transaction) -> None:
-        """Create or upgrade the tables."""
-        ...
-
-    def handle(self, tx: Transaction, event: DecodedEvent) -> None:
-        """Apply one event inside ``tx``."""
-        ...
+Place = tuple[str, int]
 
 
 @dataclass
@@ -57,146 +61,271 @@ class RunStats:
 
     applied: int = 0
     skipped: int = 0
+    duplicates: int = 0
     dead_lettered: int = 0
     batches: int = 0
-    positions: dict[tuple[str, int], int] = field(default_factory=dict)
+    positions: dict[Place, int] = field(default_factory=dict)
+    committed_at: list[tuple[DecodedEvent, float]] = field(default_factory=list)
+    """(event, wall-clock commit time) of the last batch, for latency measurements."""
 
 
-class ProjectionRunner:
-    """Keeps one projection up to date from Kafka."""
+def group_id(adapter: str, store: Store, topic_prefix: str = "") -> str:
+    """The consumer group of ``adapter`` writing into ``store``: the topic prefix and the store are in it.
+
+    Two stores of one adapter (a mistyped read-model URL, a second environment) never share a group,
+    so they never split the partitions between them and leave both stores incomplete.
+    """
+    digest = hashlib.sha256(store.identity.encode()).hexdigest()[:10]
+    return f"govbus.{topic_prefix}{adapter}.{digest}"
+
+
+@dataclass
+class _Outcome:
+    """What one batch did, counted before it commits."""
+
+    highest: dict[Place, int] = field(default_factory=dict)
+    reseek: dict[Place, int] = field(default_factory=dict)
+    applied: list[DecodedEvent] = field(default_factory=list)
+    refused_ids: list[str] = field(default_factory=list)
+    skipped: int = 0
+    duplicates: int = 0
+    dead: int = 0
+
+
+class ReadModelRunner:
+    """Keeps one read model up to date from Kafka (``shadow=True``: rebuilds it beside the live one)."""
 
     def __init__(
         self,
         connection: KafkaConnection,
-        projection: Projection,
-        store: SqliteStore,
+        model: ReadModel,
+        store: Store,
         decoder: EventDecoder,
-        batch_size: int = 500,
+        *,
         topic_prefix: str = "",
+        batch_size: int = 2000,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        shadow: bool = False,
     ) -> None:
-        self.projection = projection
+        self.model = model
+        self.name = model.name
         self._connection = connection
         self._store = store
         self._decoder = decoder
         self._batch_size = batch_size
         self._connect_timeout_s = connect_timeout_s
-        self._topics = [topic_prefix + topic for topic in projection.topics]
-        self._dead_letters = DeadLetters(connection, projection.name, topic_prefix)
+        self._shadow = shadow
+        self._adapter = shadow_adapter(model.name) if shadow else model.name
+        self._topics = [topic_prefix + topic for topic in model.topics]
+        self._group = group_id(self._adapter, store, topic_prefix)
+        self._dead_letters = DeadLetters(connection, model.name, topic_prefix)
+        self._expected: dict[Place, int | None] = {}
         self.stats = RunStats()
-        with store.transaction() as tx:
-            projection.migrate(tx)
+        if not shadow:
+            store.migrate(model.tables)
 
-    def run(self, stop: threading.Event, on_batch: Callable[[RunStats], None] | None = None) -> RunStats:
-        """Consume until ``stop`` is set; returns the counters.
+    @property
+    def topics(self) -> list[str]:
+        """The topics this runner reads, with the topic prefix."""
+        return list(self._topics)
 
-        Raises KafkaUnavailableError or ConfigurationError at once when it cannot start (see above).
-        """
-        consumer = Consumer(self._connection.consumer(group_id=f"govbus.{self.projection.name}"))
+    def run(
+        self,
+        stop: threading.Event,
+        on_batch: Callable[[RunStats], None] | None = None,
+        *,
+        until_caught_up: bool = False,
+    ) -> RunStats:
+        """Consume until ``stop`` is set (with ``until_caught_up``: until every partition's lag is zero)."""
+        consumer = Consumer(self._connection.consumer(group_id=self._group))
         try:
             self._require_topics(consumer)
         except BaseException:
             consumer.close()
             raise
-        consumer.subscribe(self._topics, on_assign=self._on_assign)
-        log.info("projection.started", adapter=self.projection.name, topics=self._topics)
+        consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("projection.started", adapter=self._adapter, topics=self._topics, group=self._group)
+        started = time.monotonic()
         try:
             while not stop.is_set():
-                messages = consumer.consume(num_messages=self._batch_size, timeout=0.5)
-                records = [m for m in messages if not _is_partition_eof(m)]
-                errors = [m.error() for m in records if m.error() is not None]
-                for error in errors:
-                    log.warning("projection.consume.error", adapter=self.projection.name, error=str(error))
-                records = [m for m in records if m.error() is None]
+                messages = consumer.consume(num_messages=self._batch_size, timeout=0.2)
+                records = [m for m in messages if m.error() is None]
+                for message in messages:
+                    error = message.error()
+                    if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("projection.consume.error", adapter=self._adapter, error=str(error))
                 if records:
-                    offsets = self._apply_batch(records)
-                    consumer.commit(offsets=offsets, asynchronous=True)
+                    self._batch(consumer, records)
                     if on_batch is not None:
                         on_batch(self.stats)
+                elif until_caught_up and self._caught_up(consumer, time.monotonic() - started):
+                    break
         finally:
             consumer.close()
-            log.info("projection.stopped", adapter=self.projection.name, applied=self.stats.applied)
+            log.info("projection.stopped", adapter=self._adapter, applied=self.stats.applied)
         return self.stats
+
+    # -- assignment -------------------------------------------------------------------------------
 
     def _require_topics(self, consumer: Consumer) -> None:
         """The connect deadline: the cluster answers within it and has every topic this runner needs."""
+        needed = [*self._topics, *([] if self._shadow else [self._dead_letters.topic])]
         missing = missing_topics(
-            consumer,
-            [*self._topics, self._dead_letters.topic],
-            self._connection.bootstrap_servers,
-            self._connect_timeout_s,
+            consumer, needed, self._connection.bootstrap_servers, self._connect_timeout_s
         )
         if missing:
             raise ConfigurationError(
-                f"the {self.projection.name} consumer needs topics that do not exist on Kafka at "
+                f"the {self.name} consumer needs topics that do not exist on Kafka at "
                 f"{self._connection.bootstrap_servers}: {', '.join(missing)}; "
                 "create the catalog's topics with `govbus topics create`"
             )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        stored = self._store.positions(self.projection.name)
+        stored = self._store.positions(self._adapter)
         for tp in partitions:
             last = stored.get((tp.topic, tp.partition))
             tp.offset = OFFSET_BEGINNING if last is None else last + 1
+            self._expected[(tp.topic, tp.partition)] = None if last is None else last + 1
         consumer.assign(partitions)
         log.info(
             "projection.assigned",
-            adapter=self.projection.name,
+            adapter=self._adapter,
             partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions],
         )
 
-    def _apply_batch(self, records: list[Message]) -> list[TopicPartition]:
-        adapter = self.projection.name
-        highest: dict[tuple[str, int], int] = {}
-        with self._store.transaction() as tx:
-            stored = self._stored_positions(tx)
-            for message in records:
+    def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        # A batch is never open here (callbacks run inside consume()); forget what was expected so a
+        # later assignment starts from the stored positions again.
+        for tp in partitions:
+            self._expected.pop((tp.topic, tp.partition), None)
+
+    def _caught_up(self, consumer: Consumer, running_s: float) -> bool:
+        assignment = consumer.assignment()
+        if not assignment:
+            return running_s > IDLE_ASSIGNMENT_S
+        for tp in assignment:
+            _, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
+            position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
+            if high > 0 and position < high:
+                return False
+        return True
+
+    # -- one batch --------------------------------------------------------------------------------
+
+    def _batch(self, consumer: Consumer, records: Sequence[Message]) -> None:
+        for attempt in range(TRANSIENT_RETRIES + 1):
+            try:
+                commits, reseek = self._apply_batch(records)
+                break
+            except StoreError as exc:
+                if not exc.transient or attempt == TRANSIENT_RETRIES:
+                    raise
+                log.warning("projection.batch.retry", adapter=self._adapter, reason=str(exc))
+                time.sleep(0.2 * (attempt + 1))
+        for (topic, partition), offset in reseek.items():
+            log.info(
+                "projection.reseek", adapter=self._adapter, topic=topic, partition=partition, offset=offset
+            )
+            consumer.seek(TopicPartition(topic, partition, offset))
+        if commits and not self._shadow:
+            consumer.commit(offsets=commits, asynchronous=True)
+
+    def _apply_batch(self, records: Sequence[Message]) -> tuple[list[TopicPartition], dict[Place, int]]:
+        decoded: list[tuple[Message, DecodedEvent | None, Exception | None]] = []
+        for message in records:
+            try:
+                decoded.append((message, self._decoder.decode(message), None))
+            except UNDECODABLE as exc:
+                decoded.append((message, None, exc))
+        store = self._store
+        outcome = _Outcome()
+        with store.transaction() as tx:
+            claimed = store.claim_events(tx, self._adapter, [e.id for _, e, _ in decoded if e is not None])
+            stored = store.positions(self._adapter, tx)
+            outcome.reseek = self._moved_positions(stored, records)
+            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
+            rows.prefetch(hint for _, e, _ in decoded if e is not None for hint in self.model.prefetch(e))
+            for message, event, error in decoded:
                 place = (str(message.topic()), int(message.partition() or 0))
                 offset = int(message.offset() or 0)
-                if offset <= stored.get(place, -1):
-                    self.stats.skipped += 1
+                if place in outcome.reseek or offset <= stored.get(place, -1):
+                    outcome.skipped += 1
                     continue
-                self._apply_one(tx, message)
-                stored[place] = offset
-                highest[place] = offset
-            self._dead_letters.flush()
-            for (topic, partition), offset in highest.items():
-                record_position(tx, adapter, topic, partition, offset)
-        self.stats.batches += 1
-        self.stats.positions.update(highest)
-        return [
-            TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in highest.items()
-        ]
+                outcome.highest[place] = offset
+                if event is None:
+                    self._dead_letter(message, error, outcome)
+                elif event.id not in claimed:
+                    outcome.duplicates += 1
+                else:
+                    claimed.discard(event.id)  # a second copy inside this batch is a duplicate too
+                    self._apply(rows, message, event, outcome)
+            # A refused event is not "applied": after a fix, `govbus dlq replay` must be able to apply it.
+            store.release_events(tx, self._adapter, outcome.refused_ids)
+            store.write(tx, rows.changes(), shadow=self._shadow)
+            if not self._shadow:
+                self._dead_letters.flush()
+            store.record_positions(tx, self._adapter, outcome.highest)
+        self._count(outcome)
+        return [TopicPartition(t, p, o + 1) for (t, p), o in outcome.highest.items()], outcome.reseek
 
-    def _apply_one(self, tx: Any, message: Message) -> None:
-        tx.execute("SAVEPOINT event")
+    def _moved_positions(self, stored: dict[Place, int], records: Sequence[Message]) -> dict[Place, int]:
+        """Partitions whose stored position is not where this runner left it: seek there, drop the batch."""
+        reseek: dict[Place, int] = {}
+        for place in {(str(m.topic()), int(m.partition() or 0)) for m in records}:
+            expected, last = self._expected.get(place), stored.get(place)
+            if expected is not None and (last is None or last + 1 != expected):
+                reseek[place] = OFFSET_BEGINNING if last is None else last + 1
+        return reseek
+
+    def _apply(self, rows: WorkingSet, message: Message, event: DecodedEvent, outcome: _Outcome) -> None:
+        rows.begin(event)
         try:
-            event = self._decoder.decode(message)
-            self.projection.handle(tx, event)
-        except BAD_INPUT as exc:
-            tx.execute("ROLLBACK TO SAVEPOINT event")
-            log.warning(
-                "projection.dead_letter",
-                adapter=self.projection.name,
+            self.model.apply(rows, event)
+        except ProjectionError as exc:
+            rows.rollback()
+            outcome.refused_ids.append(event.id)
+            self._dead_letter(message, exc, outcome)
+        except Exception:
+            log.error(
+                "projection.bug",
+                adapter=self._adapter,
+                event_type=event.type,
+                event_id=event.id,
                 topic=message.topic(),
                 partition=message.partition(),
                 offset=message.offset(),
-                error=type(exc).__name__,
-                reason=str(exc),
+                exc_info=True,
             )
-            self._dead_letters.send(message, exc)
-            self.stats.dead_lettered += 1
+            raise
         else:
-            self.stats.applied += 1
-        tx.execute("RELEASE SAVEPOINT event")
+            rows.commit()
+            outcome.applied.append(event)
 
-    def _stored_positions(self, tx: Any) -> dict[tuple[str, int], int]:
-        rows = tx.execute(
-            'SELECT topic, partition, "offset" FROM tracking WHERE adapter = ?', (self.projection.name,)
+    def _count(self, outcome: _Outcome) -> None:
+        for place, offset in outcome.highest.items():
+            self._expected[place] = offset + 1
+        for place, offset in outcome.reseek.items():
+            self._expected[place] = None if offset == OFFSET_BEGINNING else offset
+        stats = self.stats
+        stats.applied += len(outcome.applied)
+        stats.skipped += outcome.skipped
+        stats.duplicates += outcome.duplicates
+        stats.dead_lettered += outcome.dead
+        stats.batches += 1
+        stats.positions.update(outcome.highest)
+        now = time.time()
+        stats.committed_at = [(event, now) for event in outcome.applied]
+
+    def _dead_letter(self, message: Message, cause: Exception | None, outcome: _Outcome) -> None:
+        outcome.dead += 1
+        log.warning(
+            "projection.dead_letter",
+            adapter=self._adapter,
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            error=type(cause).__name__,
+            reason=str(cause),
         )
-        return {(row[0], row[1]): row[2] for row in rows}
-
-
-def _is_partition_eof(message: Message) -> bool:
-    error = message.error()
-    return error is not None and error.code() == KafkaError._PARTITION_EOF
+        if not self._shadow:  # a rebuild meets the same bad records the live adapter already set aside
+            self._dead_letters.send(message, cause or ProjectionError("unknown cause"))

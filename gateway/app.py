@@ -11,14 +11,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from consumers.store import SqliteStore
+from consumers.stores import Store
 from gateway.problems import install_problem_handlers
 from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
 from schemas.registry.service import SchemaRegistry
 
 
-def create_app(registry: SchemaRegistry, store: SqliteStore) -> FastAPI:
+def create_app(registry: SchemaRegistry, store: Store) -> FastAPI:
     """Build the app; the registry reads its log when the app starts, not here."""
 
     @asynccontextmanager

@@ -7,14 +7,16 @@ driven by the catalog's classifications and per-ministry sharing agreements are 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
 
-from consumers.projections.residents import ResidentProjection, get_resident
-from consumers.store import SqliteStore
+from consumers.projections.localgov import RESIDENTS
+from consumers.readmodel import PROVENANCE
+from consumers.stores import Store
 from gateway.problems import Problem
+
+ADDRESS = ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
 
 
 def mask_registration_number(number: str) -> str:
@@ -22,26 +24,23 @@ def mask_registration_number(number: str) -> str:
     return number[:8] + "*" * max(len(number) - 8, 0)
 
 
-def residents_router(store: SqliteStore) -> APIRouter:
+def residents_router(store: Store) -> APIRouter:
     """Routes reading the residents read model held by ``store``."""
     router = APIRouter(prefix="/v1/residents", tags=["residents"])
     # The gateway may start before the consumer ever ran: the (idempotent) migration lets it
     # answer "no such resident" instead of failing on a missing table.
-    with store.transaction() as tx:
-        ResidentProjection().migrate(tx)
+    store.migrate([RESIDENTS])
 
     @router.get("/{resident_id}")
     def get(resident_id: str) -> dict[str, Any]:
         with store.snapshot() as tx:
-            resident = get_resident(tx, resident_id)
-        if resident is None:
+            found = store.rows(tx).load(RESIDENTS, [(resident_id,)])
+        if not found:
             raise Problem(404, "Resident not found", f"no resident with id {resident_id!r}")
-        record = asdict(resident)
-        record["registration_number"] = mask_registration_number(resident.registration_number)
-        address = {
-            k: record.pop(k)
-            for k in ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
-        }
-        return {**record, "address": address}
+        record = dict(found[0])
+        record["registration_number"] = mask_registration_number(record["registration_number"])
+        address = {k: record.pop(k) for k in ADDRESS}
+        provenance = {name: record.pop(name) for name, _ in PROVENANCE}
+        return {**record, "address": address, "provenance": provenance}
 
     return router

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from bus.kafka_config import Config, KafkaConnection
 from bus.settings import Settings
-from consumers.adapters import build_projection
+from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
-from consumers.runtime import ProjectionRunner
-from consumers.store import SqliteStore, open_store
+from consumers.runtime import ReadModelRunner
+from consumers.stores import Store, open_store
 from producers.publisher import Publisher
 from schemas.catalog import Catalog, load_catalog
 from schemas.registry.log import DEFAULT_TOPIC
@@ -66,7 +66,7 @@ def build_publisher(
     )
 
 
-def build_store(settings: Settings) -> SqliteStore:
+def build_store(settings: Settings) -> Store:
     """The read-model store at ``GOVBUS_READMODEL_URL``; the default's folder is created when missing."""
     return open_store(settings.effective_readmodel_url, create_folder=not settings.readmodel_url)
 
@@ -75,17 +75,22 @@ def build_runner(
     settings: Settings,
     adapter: str,
     *,
-    store: SqliteStore | None = None,
+    store: Store | None = None,
     registry: RegistryClient | None = None,
     catalog: Catalog | None = None,
-) -> ProjectionRunner:
-    """The consumer adapter ``adapter`` (a name of ``consumers.adapters.ADAPTERS``) ready to run."""
-    return ProjectionRunner(
+    shadow: bool = False,
+) -> ReadModelRunner:
+    """The consumer adapter ``adapter`` (a name of ``consumers.adapters.ADAPTERS``) ready to run.
+
+    With ``shadow=True`` it fills the rebuild copies of the model's tables instead of the live ones.
+    """
+    return ReadModelRunner(
         build_connection(settings, f"govbus-consume-{adapter}"),
-        build_projection(adapter),
+        build_read_model(adapter),
         store or build_store(settings),
         EventDecoder(registry or build_registry_client(settings), catalog or load_catalog()),
         topic_prefix=settings.topic_prefix,
+        shadow=shadow,
     )
 
 

@@ -30,7 +30,7 @@ from confluent_kafka.admin import AdminClient
 
 from bus.errors import ConfigurationError, GovbusError
 from bus.settings import Settings
-from consumers.adapters import ADAPTERS, build_projection
+from consumers.adapters import ADAPTERS, build_read_model
 from govbus.bootstrap import build_connection, build_registry_client
 from govbus.local_kafka import (
     LocalKafka,
@@ -230,7 +230,7 @@ class Stack:
     def _consumers_answer(self) -> bool:
         """True when every adapter's topics are assigned to a member of a consumer group."""
         prefix = self.settings.topic_prefix
-        wanted = {prefix + topic for name in ADAPTERS for topic in build_projection(name).topics}
+        wanted = {prefix + topic for name in ADAPTERS for topic in build_read_model(name).topics}
         admin = self._admin
         try:
             listing = admin.list_consumer_groups(request_timeout=PROBE_TIMEOUT_S).result()

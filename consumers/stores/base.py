@@ -124,6 +124,10 @@ class Store(Protocol):
         """
         ...
 
+    def release_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> None:
+        """Forget, inside ``tx``, that ``adapter`` applied these ids (the model refused those events)."""
+        ...
+
     def shadow(self, tables: Iterable[Table], adapter: str) -> None:
         """Create empty ``{table}__rebuild`` copies and forget the rebuild's positions and event ids."""
         ...

@@ -206,6 +206,13 @@ class SqlStore(ABC):
                 found = view.execute(query, (adapter,)).fetchall()
         return {(str(topic), int(partition)): int(offset) for topic, partition, offset in found}
 
+    def release_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> None:
+        """Forget that ``adapter`` applied these ids (claimed in ``tx`` for events the model then refused)."""
+        tx.executemany(
+            f"DELETE FROM {sql.EVENTS_TABLE} WHERE adapter = ? AND event_id = ?",
+            [(adapter, event_id) for event_id in event_ids],
+        )
+
     def record_positions(self, tx: Transaction, adapter: str, positions: Positions) -> None:
         """Upsert the positions inside ``tx``, keeping the larger offset of stored and new."""
         if not positions:

@@ -1,4 +1,10 @@
-"""``govbus consume [ADAPTER...]``: keep read models up to date until interrupted."""
+"""``govbus consume [ADAPTER...] [--until-caught-up]``: keep read models up to date.
+
+Each adapter runs in its own thread. Without ``--until-caught-up`` they run until SIGINT or SIGTERM;
+with it, each stops once every partition assigned to it has no lag, and the command exits 0 when all
+have. An adapter that stops on an error (a bug in projection code, a dead letter Kafka refused, a
+store that fails) stops the others, and the command exits 1 naming the error.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ from typing import Any
 import structlog
 
 from bus.errors import KafkaUnavailableError
+from bus.progress import say
 from bus.settings import Settings
-from consumers.adapters import ADAPTERS, build_projection
-from consumers.runtime import ProjectionRunner, RunStats
+from consumers.adapters import ADAPTERS, build_read_model
+from consumers.runtime import ReadModelRunner, RunStats
 from govbus.bootstrap import build_registry_client, build_runner, build_store
 from govbus.cli.preflight import START_KAFKA, require_kafka, require_registry
 from schemas.catalog import load_catalog
@@ -26,14 +33,19 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "adapters", nargs="*", metavar="ADAPTER", help=f"default: all of {', '.join(ADAPTERS)}"
     )
+    parser.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop (exit 0) once every assigned partition's lag is zero",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run each adapter in its own thread until SIGINT or SIGTERM; exit 1 when one cannot run."""
-    names = args.adapters or list(ADAPTERS)
+    """Run each adapter in its own thread; exit 1 when one stops on an error."""
+    names = list(dict.fromkeys(args.adapters or ADAPTERS))
     for name in names:
-        build_projection(name)  # an unknown adapter name fails here, before anything starts
+        build_read_model(name)  # an unknown adapter name fails here, before anything starts
     require_kafka(settings)
     require_registry(settings)
     stop = threading.Event()
@@ -43,31 +55,45 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     registry = build_registry_client(settings)
     store = build_store(settings)
     failures: list[BaseException] = []
-    threads = []
-    for name in names:
-        runner = build_runner(settings, name, store=store, registry=registry, catalog=catalog)
-        thread = threading.Thread(target=_run, args=(runner, stop, failures), name=name, daemon=True)
+    runners = [
+        build_runner(settings, name, store=store, registry=registry, catalog=catalog) for name in names
+    ]
+    threads = [
+        threading.Thread(
+            target=_run, args=(runner, stop, failures, args.until_caught_up), name=runner.name, daemon=True
+        )
+        for runner in runners
+    ]
+    for thread in threads:
         thread.start()
-        threads.append(thread)
-    print(f"consuming for {', '.join(names)}; Ctrl-C to stop", flush=True)
+    say(
+        f"consuming for {', '.join(names)}"
+        + (" until caught up" if args.until_caught_up else "; Ctrl-C to stop")
+    )
     while any(t.is_alive() for t in threads) and not stop.wait(0.5):
         pass
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
     registry.close()
+    store.close()
     if failures:
         failure = failures[0]
         if isinstance(failure, KafkaUnavailableError):  # Kafka went away between the check and the start
             raise KafkaUnavailableError(f"{failure}: {START_KAFKA}", failure.bootstrap) from failure
         raise failure
+    if args.until_caught_up:
+        total = sum(runner.stats.applied for runner in runners)
+        say(f"caught up: {total} events applied by {len(runners)} adapters")
     return 0
 
 
-def _run(runner: ProjectionRunner, stop: threading.Event, failures: list[BaseException]) -> None:
+def _run(
+    runner: ReadModelRunner, stop: threading.Event, failures: list[BaseException], until_caught_up: bool
+) -> None:
     """Run one adapter; when it fails, keep the error for the main thread and stop the others."""
     try:
-        runner.run(stop, _report)
+        runner.run(stop, _report, until_caught_up=until_caught_up)
     except BaseException as exc:
         failures.append(exc)
         stop.set()
@@ -75,5 +101,9 @@ def _run(runner: ProjectionRunner, stop: threading.Event, failures: list[BaseExc
 
 def _report(stats: RunStats) -> None:
     log.info(
-        "projection.batch", applied=stats.applied, skipped=stats.skipped, dead_lettered=stats.dead_lettered
+        "projection.batch",
+        applied=stats.applied,
+        skipped=stats.skipped,
+        duplicates=stats.duplicates,
+        dead_lettered=stats.dead_lettered,
     )

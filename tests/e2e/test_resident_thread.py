@@ -13,9 +13,9 @@ from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
 from consumers.decoder import EventDecoder
-from consumers.projections.residents import ResidentProjection
-from consumers.runtime import ProjectionRunner
-from consumers.store import open_store
+from consumers.projections.localgov import ResidentsModel
+from consumers.runtime import ReadModelRunner
+from consumers.stores import open_store
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
@@ -26,15 +26,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 
 @pytest.fixture
-def consumer(bus_settings: Settings, registry: RegistryClient) -> Iterator[ProjectionRunner]:
+def consumer(bus_settings: Settings, registry: RegistryClient) -> Iterator[ReadModelRunner]:
     """The residents adapter running in a background thread for the test's duration."""
     connection = KafkaConnection(bus_settings.kafka_bootstrap)
     ensure_topics(
         connection, [f"{bus_settings.topic_prefix}{t}" for t in ("localgov.resident", "residents.dlq")]
     )
-    runner = ProjectionRunner(
+    runner = ReadModelRunner(
         connection,
-        ResidentProjection(),
+        ResidentsModel(),
         open_store(bus_settings.effective_readmodel_url),
         EventDecoder(registry, load_catalog()),
         topic_prefix=bus_settings.topic_prefix,
@@ -48,7 +48,7 @@ def consumer(bus_settings: Settings, registry: RegistryClient) -> Iterator[Proje
 
 
 def test_published_moves_reach_the_ministry_through_the_gateway(
-    bus_settings: Settings, gateway_url: str, registry: RegistryClient, consumer: ProjectionRunner
+    bus_settings: Settings, gateway_url: str, registry: RegistryClient, consumer: ReadModelRunner
 ) -> None:
     """Every simulated resident is readable at the gateway with the address of their last move."""
     events = list(LocalGovSimulator(seed=11, residents=20).events(150))

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bus.settings import Settings
+from consumers.adapters import ADAPTERS
 from govbus.topics import bus_topics
 from schemas.catalog import load_catalog
 
@@ -13,7 +14,9 @@ from schemas.catalog import load_catalog
 def test_the_bus_needs_every_catalog_topic_and_each_adapters_dlq_with_the_prefix() -> None:
     """``bus_topics`` lists the catalog's topics and ``residents.dlq``, each with the topic prefix."""
     topics = bus_topics(Settings(topic_prefix="staging."))
-    assert topics == [f"staging.{topic}" for topic in load_catalog().topics()] + ["staging.residents.dlq"]
+    dlqs = [f"staging.{adapter}.dlq" for adapter in ADAPTERS]
+    assert topics == [f"staging.{topic}" for topic in load_catalog().topics()] + dlqs
+    assert "staging.residents.dlq" in dlqs
     assert "staging.localgov.resident" in topics
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from consumers.store import open_store
+from consumers.stores import open_store
 from gateway.app import create_app
 from gateway.server import serve_in_thread
 from schemas.registry.service import SchemaRegistry

@@ -11,9 +11,9 @@ import pytest
 from bus.errors import KafkaUnavailableError
 from bus.kafka_config import KafkaConnection
 from consumers.decoder import EventDecoder
-from consumers.projections.residents import ResidentProjection
-from consumers.runtime import ProjectionRunner
-from consumers.store import open_store
+from consumers.projections.localgov import ResidentsModel
+from consumers.runtime import ReadModelRunner
+from consumers.stores import open_store
 from gateway.server import free_port
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
@@ -23,9 +23,9 @@ def test_a_runner_without_a_broker_raises_after_its_connect_deadline(tmp_path: P
     """run() against a port where nothing listens raises KafkaUnavailableError within the deadline."""
     bootstrap = f"127.0.0.1:{free_port()}"
     registry = RegistryClient(f"http://127.0.0.1:{free_port()}/registry")
-    runner = ProjectionRunner(
+    runner = ReadModelRunner(
         KafkaConnection(bootstrap),
-        ResidentProjection(),
+        ResidentsModel(),
         open_store(f"sqlite:///{tmp_path / 'readmodel.sqlite'}"),
         EventDecoder(registry, load_catalog()),
         connect_timeout_s=1.0,

@@ -364,6 +364,16 @@ class StoreContract:
             assert store.claim_events(tx, ADAPTER, ["a", "c", "d"]) == {"d"}
             assert store.claim_events(tx, "other", ["a"]) == {"a"}
 
+    def test_released_ids_are_new_again(self, store: Store) -> None:
+        """An id released (its event was refused) can be claimed again; other adapters' claims stay."""
+        with store.transaction() as tx:
+            store.claim_events(tx, ADAPTER, ["a", "b"])
+            store.claim_events(tx, "other", ["a"])
+            store.release_events(tx, ADAPTER, ["a"])
+        with store.transaction() as tx:
+            assert store.claim_events(tx, ADAPTER, ["a", "b"]) == {"a"}
+            assert store.claim_events(tx, "other", ["a"]) == set()
+
     def test_claims_roll_back_with_their_transaction(self, store: Store) -> None:
         """Ids claimed in a transaction that rolls back are new again afterwards."""
 

@@ -8,7 +8,7 @@ import pytest
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
-from consumers.store import open_store
+from consumers.stores import open_store
 from govbus.bootstrap import build_store
 
 
@@ -17,7 +17,7 @@ def test_a_url_whose_folder_does_not_exist_is_refused_and_nothing_is_created(tmp
     missing = tmp_path / "typo" / "readmodel.sqlite"
     with pytest.raises(ConfigurationError) as raised:
         open_store(f"sqlite:///{missing}")
-    assert str(raised.value).startswith(f"the folder {missing.parent} of GOVBUS_READMODEL_URL does not exist")
+    assert str(raised.value).startswith(f"read-model folder {missing.parent} does not exist")
     assert not missing.parent.exists()
 
 
@@ -39,11 +39,5 @@ def test_the_embedded_default_creates_its_folder_under_home(tmp_path: Path) -> N
 def test_a_set_url_in_a_missing_folder_is_refused_through_the_composition_root(tmp_path: Path) -> None:
     """build_store refuses a configured URL in a missing folder instead of starting an empty read model."""
     settings = Settings(home=tmp_path, readmodel_url=f"sqlite:///{tmp_path / 'nope' / 'rm.sqlite'}")
-    with pytest.raises(ConfigurationError, match="of GOVBUS_READMODEL_URL does not exist"):
+    with pytest.raises(ConfigurationError, match="read-model folder .* does not exist"):
         build_store(settings)
-
-
-def test_a_postgresql_url_is_refused_saying_only_sqlite_is_supported() -> None:
-    """A postgresql:// read-model URL is refused with a message that only sqlite:/// is supported."""
-    with pytest.raises(ConfigurationError, match=r"only sqlite:///PATH is supported"):
-        open_store("postgresql://govbus@127.0.0.1/readmodel")
