@@ -211,5 +211,5 @@ def test_a_read_model_url_in_a_missing_folder_is_refused_in_one_line(
         GOVBUS_KAFKA_BOOTSTRAP=kafka_bootstrap,
         GOVBUS_READMODEL_URL=f"sqlite:///{missing / 'readmodel.sqlite'}",
     )
-    _assert_one_line(run, f"the folder {missing} of GOVBUS_READMODEL_URL does not exist")
+    _assert_one_line(run, f"read-model folder {missing} does not exist")
     assert not missing.exists()
