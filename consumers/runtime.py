@@ -204,9 +204,12 @@ class ReadModelRunner:
         if not assignment:
             return running_s > IDLE_ASSIGNMENT_S
         for tp in assignment:
-            _, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
+            low, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-            if high > 0 and position < high:
+            if position < 0:  # nothing fetched since the assignment: it starts at the stored position
+                expected = self._expected.get((tp.topic, tp.partition))
+                position = low if expected is None else expected
+            if position < high:
                 return False
         return True
 
