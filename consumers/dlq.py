@@ -2,14 +2,21 @@
 
 The original key, value and headers are kept so the record can be replayed once the cause is
 fixed; ``govbus_dlq_*`` headers say where it came from and why it was set aside.
+:func:`read_dead_letters` reads them back (``govbus dlq list``, ``govbus dlq replay``).
 """
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, Message, Producer
+import time
+from dataclasses import dataclass
 
-from bus.errors import PublishError
-from bus.kafka_config import KafkaConnection
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from bus.errors import ConfigurationError, PublishError
+from bus.kafka_config import KafkaConnection, missing_topics
+
+DLQ_HEADER_PREFIX = "govbus_dlq_"
+READ_TIMEOUT_S = 10.0
 
 
 def dlq_topic(adapter: str) -> str:
@@ -70,3 +77,128 @@ class DeadLetters:
                 f"Kafka refused {len(refused)} dead letters to {self.topic}: {refused[0].str()}"
                 " (does the topic exist? `govbus topics create` creates it)"
             )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of ``{adapter}.dlq``: the original record and why it was set aside."""
+
+    dlq_partition: int
+    dlq_offset: int
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    event_type: str | None
+    error: str
+    reason: str
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+    """The original record's headers (the ``govbus_dlq_*`` ones left out)."""
+
+    def original(self) -> Message:
+        """The record as it was on its own topic, at its own partition and offset, for decoding again."""
+        return Message(
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            key=self.key,
+            value=self.value,
+            headers=list(self.headers),
+        )
+
+    def summary(self) -> dict[str, str | int | None]:
+        """What ``govbus dlq list --json`` prints for this letter."""
+        return {
+            "dlq_partition": self.dlq_partition,
+            "dlq_offset": self.dlq_offset,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "error": self.error,
+            "reason": self.reason,
+        }
+
+
+def read_dead_letters(
+    connection: KafkaConnection, adapter: str, topic_prefix: str = "", timeout_s: float = READ_TIMEOUT_S
+) -> list[DeadLetter]:
+    """Every dead letter of ``adapter``, read from the beginning to the end offset of each DLQ partition.
+
+    The reader is assigned its partitions (it joins no group and commits nothing), so reading never
+    moves anyone's offsets. Letters are ordered by DLQ partition and offset: the DLQ keeps the
+    original key, so one key's letters are in the order they were set aside.
+    """
+    topic = topic_prefix + dlq_topic(adapter)
+    consumer = Consumer(connection.consumer(group_id=f"govbus-dlq-reader.{topic}"))
+    try:
+        if missing_topics(consumer, [topic], connection.bootstrap_servers, timeout_s):
+            raise ConfigurationError(
+                f"the dead-letter topic {topic} does not exist on Kafka at {connection.bootstrap_servers}; "
+                "create it with `govbus topics create`"
+            )
+        ends: dict[int, int] = {}
+        start: list[TopicPartition] = []
+        for partition in sorted(consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s, cached=False
+            )
+            if high > low:
+                ends[partition] = high
+                start.append(TopicPartition(topic, partition, low))
+        consumer.assign(start)
+        letters: list[DeadLetter] = []
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            message = consumer.poll(0.2)
+            if message is None or message.error() is not None:
+                if time.monotonic() > deadline:
+                    raise ConfigurationError(
+                        f"reading {topic} on Kafka at {connection.bootstrap_servers} "
+                        f"stalled for {timeout_s:g}s"
+                    )
+                continue
+            deadline = time.monotonic() + timeout_s
+            partition, offset = int(message.partition() or 0), int(message.offset() or 0)
+            end = ends.get(partition)
+            if end is None or offset >= end:
+                continue
+            letters.append(_letter(message))
+            if offset + 1 >= end:
+                del ends[partition]
+    finally:
+        consumer.close()
+    return sorted(letters, key=lambda letter: (letter.dlq_partition, letter.dlq_offset))
+
+
+def _letter(message: Message) -> DeadLetter:
+    raw = message.headers() or []
+    pairs = [(name, _bytes(value)) for name, value in (raw.items() if isinstance(raw, dict) else raw)]
+    ours = {name: _text(value) for name, value in pairs if name.startswith(DLQ_HEADER_PREFIX)}
+    original = tuple((name, value) for name, value in pairs if not name.startswith(DLQ_HEADER_PREFIX))
+    found = dict(original)
+    return DeadLetter(
+        dlq_partition=int(message.partition() or 0),
+        dlq_offset=int(message.offset() or 0),
+        topic=ours.get("govbus_dlq_topic", ""),
+        partition=int(ours.get("govbus_dlq_partition") or 0),
+        offset=int(ours.get("govbus_dlq_offset") or 0),
+        event_id=_text(found["ce_id"]) if found.get("ce_id") is not None else None,
+        event_type=_text(found["ce_type"]) if found.get("ce_type") is not None else None,
+        error=ours.get("govbus_dlq_error", ""),
+        reason=ours.get("govbus_dlq_reason", ""),
+        key=_bytes(message.key()),
+        value=_bytes(message.value()),
+        headers=original,
+    )
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode(errors="replace")

@@ -12,9 +12,37 @@ from collections.abc import Sequence
 from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
-from govbus.cli import bench, consume, demo, gateway, kafka, outbox, schemas, simulate, stack, topics
+from govbus.cli import (
+    bench,
+    consume,
+    demo,
+    dlq,
+    gateway,
+    kafka,
+    lag,
+    outbox,
+    readmodel,
+    schemas,
+    simulate,
+    stack,
+    topics,
+)
 
-COMMAND_GROUPS = (stack, kafka, topics, schemas, gateway, consume, simulate, outbox, demo, bench)
+COMMAND_GROUPS = (
+    stack,
+    kafka,
+    topics,
+    schemas,
+    gateway,
+    consume,
+    readmodel,
+    lag,
+    dlq,
+    simulate,
+    outbox,
+    demo,
+    bench,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
