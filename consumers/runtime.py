@@ -244,6 +244,7 @@ class ReadModelRunner:
         outcome = _Outcome()
         with store.transaction() as tx:
             claimed = store.claim_events(tx, self._adapter, [e.id for _, e, _ in decoded if e is not None])
+            used: set[str] = set()
             stored = store.positions(self._adapter, tx)
             outcome.reseek = self._moved_positions(stored, records)
             rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
@@ -257,13 +258,14 @@ class ReadModelRunner:
                 outcome.highest[place] = offset
                 if event is None:
                     self._dead_letter(message, error, outcome)
-                elif event.id not in claimed:
+                elif event.id not in claimed or event.id in used:  # a second copy in this batch too
                     outcome.duplicates += 1
                 else:
-                    claimed.discard(event.id)  # a second copy inside this batch is a duplicate too
+                    used.add(event.id)
                     self._apply(rows, message, event, outcome)
-            # A refused event is not "applied": after a fix, `govbus dlq replay` must be able to apply it.
-            store.release_events(tx, self._adapter, outcome.refused_ids)
+            # Only what this batch applied stays claimed: a skipped event (read again after a reseek) or a
+            # refused one (`govbus dlq replay` after a fix) must be able to apply later.
+            store.release_events(tx, self._adapter, [*(claimed - used), *outcome.refused_ids])
             store.write(tx, rows.changes(), shadow=self._shadow)
             if not self._shadow:
                 self._dead_letters.flush()

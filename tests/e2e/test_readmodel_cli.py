@@ -242,13 +242,6 @@ def test_missing_topics_and_unknown_ids_fail_in_one_line(
     assert "0 dead letters" in empty.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="runtime bug: _caught_up compares consumer.position(), which is -1001 (invalid) for an "
-    "assigned partition nothing was fetched from since the assignment, so a resumed consumer never "
-    "counts as caught up",
-)
 def test_consume_until_caught_up_returns_again_when_some_partitions_have_nothing_new(
     bus_settings: Settings, gateway_url: str, registry: RegistryClient
 ) -> None:

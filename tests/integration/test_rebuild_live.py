@@ -125,11 +125,6 @@ def test_a_rebuild_ahead_of_the_live_runner_moves_it_forward(
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: _apply_batch claims the event ids of records it then skips on a reseek, "
-    "so after seeking back those events count as duplicates and are never applied",
-)
 def test_a_rebuild_behind_the_live_runner_moves_it_back(
     bus_settings: Settings, registry: RegistryClient, live: Live, tmp_path: Path
 ) -> None:
