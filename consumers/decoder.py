@@ -9,6 +9,7 @@ resolution costs as much again as the read.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import fastavro
@@ -36,20 +37,17 @@ class EventDecoder:
         value = message.value()
         if value is None:
             raise SerializationError("record has no value")
-        try:
-            envelope = CloudEvent.from_headers(message.headers())
-        except ValueError as exc:
-            raise SerializationError(str(exc)) from exc
+        event_type, event_id, source, moment = _attributes(message.headers())
         schema_id, body = decode_header(value)
-        plan = self._plans.get((schema_id, envelope.type)) or self._plan(schema_id, envelope.type)
+        plan = self._plans.get((schema_id, event_type)) or self._plan(schema_id, event_type)
         data = decode_body(body, *plan)
         if not isinstance(data, dict):
-            raise SerializationError(f"{envelope.type}: expected a record, got {type(data).__name__}")
+            raise SerializationError(f"{event_type}: expected a record, got {type(data).__name__}")
         return DecodedEvent(
-            type=envelope.type,
-            id=envelope.id,
-            source=envelope.source,
-            time=envelope.time,
+            type=event_type,
+            id=event_id,
+            source=source,
+            time=moment,
             data=data,
             topic=str(message.topic()),
             partition=int(message.partition() or 0),
@@ -76,3 +74,26 @@ class EventDecoder:
             writer = fastavro.parse_schema(json.loads(text))  # parsed as the catalog parses its schemas
             self._writers[schema_id] = writer
         return writer
+
+
+def _attributes(headers: Any) -> tuple[str, str, str, datetime]:
+    """The CloudEvents type, id, source and time of a record's headers.
+
+    Read straight from the header bytes, the usual case; when that fails the envelope's own parser,
+    which checks each attribute, says what is wrong (or reads headers of another shape).
+    """
+    try:
+        values = dict(headers or ())
+        return (
+            values["ce_type"].decode(),
+            values["ce_id"].decode(),
+            values["ce_source"].decode(),
+            datetime.fromisoformat(values["ce_time"].decode()),
+        )
+    except (KeyError, AttributeError, TypeError, ValueError):
+        pass
+    try:
+        envelope = CloudEvent.from_headers(headers)
+    except ValueError as exc:
+        raise SerializationError(str(exc)) from exc
+    return envelope.type, envelope.id, envelope.source, envelope.time
