@@ -2,9 +2,10 @@
 
 One writer at a time (``BEGIN IMMEDIATE``, and a lock among the threads of one process; a second
 writer waits up to :data:`BUSY_TIMEOUT_S`) and any number of readers in other threads or processes,
-whose snapshots never block the writer and are never blocked by it. Each thread gets its own connection. ``synchronous=NORMAL``: a power cut may
-lose the last transactions, but never half of one, and the positions are in the same file as the
-rows, so the consumer simply applies the lost events again.
+whose snapshots never block the writer and are never blocked by it. Each thread gets its own
+connection. ``synchronous=NORMAL``: a power cut may lose the last transactions, but never half of one,
+and the positions are in the same file as the rows, so the consumer simply applies the lost events
+again.
 """
 
 from __future__ import annotations
