@@ -38,8 +38,11 @@ lint: setup
 	@$(BIN)/mypy
 	@$(BIN)/python -m producers.events.codegen --check
 
+# The consume benchmark starts a throwaway PostgreSQL, as the tests do.
 bench: setup
+	@bash deploy/install-tools.sh --postgres
 	@$(BIN)/govbus bench produce
+	@$(BIN)/govbus bench consume
 
 clean:
 	@-$(BIN)/govbus kafka down

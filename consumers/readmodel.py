@@ -142,6 +142,12 @@ class WorkingSet:
         self._staged: dict[tuple[str, Key], Row | None] = {}
         self._selected: set[tuple[str, str, Any]] = set()  # the lookups already asked of the source
         self._event: DecodedEvent | None = None
+        self._provenance: Row = {}
+        # put() is every projection's hot path: each column's class is looked up once per table.
+        self._columns = {
+            t.name: tuple((column, _CLASSES[kind], kind) for column, kind in t.columns.items())
+            for t in self.tables.values()
+        }
 
     # -- the batch: prefetch, one event at a time, changes ------------------------------------
 
@@ -158,6 +164,14 @@ class WorkingSet:
         """Start applying ``event``: its writes are staged and stamped with its provenance."""
         self._staged.clear()
         self._event = event
+        self._provenance = {
+            "source_agency": event.source.rsplit(":", 1)[-1],
+            "event_id": event.id,
+            "event_topic": event.topic,
+            "event_partition": event.partition,
+            "event_offset": event.offset,
+            "event_time": event.time.isoformat(),
+        }
 
     def commit(self) -> None:
         """Accept the current event's writes."""
@@ -204,27 +218,19 @@ class WorkingSet:
         if self._event is None:
             raise RuntimeError("put outside begin()/commit()")
         stored: Row = {}
-        # The hot path of every projection: a value already of its column's class is kept as it is.
-        for column, kind in spec.columns.items():
+        # A value already of its column's class is kept as it is.
+        for column, cls, kind in self._columns[table]:
             value = row.get(column)
             if value is None:
                 if column not in spec.nullable and column not in row:
                     missing = sorted(set(spec.columns) - set(row) - spec.nullable)
                     raise KeyError(f"{table}: row lacks {missing}")
                 stored[column] = None
-            elif value.__class__ is _CLASSES[kind]:
+            elif value.__class__ is cls:
                 stored[column] = value
             else:
                 stored[column] = _portable(value, kind)
-        event = self._event
-        stored.update(
-            source_agency=event.source.rsplit(":", 1)[-1],
-            event_id=event.id,
-            event_topic=event.topic,
-            event_partition=event.partition,
-            event_offset=event.offset,
-            event_time=event.time.isoformat(),
-        )
+        stored.update(self._provenance)
         self._staged[(table, spec.key_of(stored))] = stored
 
     def delete(self, table: str, *key: Any) -> None:

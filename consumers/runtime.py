@@ -51,6 +51,7 @@ UNDECODABLE = (SerializationError, SchemaNotFoundError)
 IDLE_ASSIGNMENT_S = 10.0
 """How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
 TRANSIENT_RETRIES = 3
+POLL_S = 0.2
 
 Place = tuple[str, int]
 
@@ -148,7 +149,7 @@ class ReadModelRunner:
         started = time.monotonic()
         try:
             while not stop.is_set():
-                messages = consumer.consume(num_messages=self._batch_size, timeout=0.2)
+                messages = self._next_batch(consumer)
                 records = [m for m in messages if m.error() is None]
                 for message in messages:
                     error = message.error()
@@ -164,6 +165,17 @@ class ReadModelRunner:
             consumer.close()
             log.info("projection.stopped", adapter=self._adapter, applied=self.stats.applied)
         return self.stats
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """Wait up to :data:`POLL_S` for one record, then take the records already fetched, up to a batch.
+
+        Waiting for a full batch would hold a record until the batch fills or the wait ends (latency at a
+        low rate); taking what is there keeps batches as large as the backlog under load.
+        """
+        first = consumer.poll(POLL_S)
+        if first is None:
+            return []
+        return [first, *consumer.consume(num_messages=self._batch_size - 1, timeout=0)]
 
     # -- assignment -------------------------------------------------------------------------------
 
@@ -204,7 +216,11 @@ class ReadModelRunner:
         if not assignment:
             return running_s > IDLE_ASSIGNMENT_S
         for tp in assignment:
-            low, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
+            # The watermarks of the last fetch answer; asking the broker waits behind the pending fetch's
+            # long poll (up to fetch.wait.max.ms). A partition not fetched yet has none: ask.
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                low, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
             if position < 0:  # nothing fetched since the assignment: it starts at the stored position
                 expected = self._expected.get((tp.topic, tp.partition))

@@ -1,15 +1,17 @@
 """The embedded read-model store: one SQLite file in WAL mode.
 
-One writer at a time (``BEGIN IMMEDIATE``; a second writer waits up to :data:`BUSY_TIMEOUT_S`) and
-any number of readers in other threads or processes, whose snapshots never block the writer and are
-never blocked by it. Each thread gets its own connection. ``synchronous=NORMAL``: a power cut may
-lose the last transactions, but never half of one, and the positions are in the same file as the
-rows, so the consumer simply applies the lost events again.
+One writer at a time (``BEGIN IMMEDIATE``, and a lock among the threads of one process; a second
+writer waits up to :data:`BUSY_TIMEOUT_S`) and any number of readers in other threads or processes,
+whose snapshots never block the writer and are never blocked by it. Each thread gets its own
+connection. ``synchronous=NORMAL``: a power cut may lose the last transactions, but never half of one,
+and the positions are in the same file as the rows, so the consumer simply applies the lost events
+again.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -50,6 +52,9 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: Path) -> None:
         self.path = path.resolve()
+        # The threads of one process take turns here: SQLite's busy handler waits by sleeping in steps
+        # of up to 100 ms, which made a batch wait far longer than the writer before it took.
+        self._writer = threading.Lock()
         super().__init__(f"sqlite:///{path}")
         with self.transaction() as tx:
             for statement in internal_tables("INTEGER", " WITHOUT ROWID"):
@@ -83,11 +88,20 @@ class SqliteStore(SqlStore):
         connection: sqlite3.Connection = self._connection()
         if connection.in_transaction:
             raise StoreError("a transaction or snapshot is already open on this thread", self.where)
-        with self._errors():
-            connection.execute("BEGIN IMMEDIATE")
-        with self._errors(), self._rollback_on_error(connection):
-            yield SqliteTransaction(connection)
-            connection.execute("COMMIT")
+        if not self._writer.acquire(timeout=BUSY_TIMEOUT_S):
+            raise StoreError(
+                f"read-model store {self.where}: another thread kept writing for {BUSY_TIMEOUT_S:g}s",
+                self.where,
+                transient=True,
+            )
+        try:
+            with self._errors():
+                connection.execute("BEGIN IMMEDIATE")
+            with self._errors(), self._rollback_on_error(connection):
+                yield SqliteTransaction(connection)
+                connection.execute("COMMIT")
+        finally:
+            self._writer.release()
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:

@@ -1,18 +1,29 @@
-"""``govbus bench produce``: producer throughput next to baselines measured in the same run."""
+"""``govbus bench produce`` and ``govbus bench consume``: figures next to baselines of the same run."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from bus.errors import ConfigurationError
 from bus.progress import say
 from bus.settings import Settings
-from govbus.bootstrap import build_gateway, build_publisher, build_registry
+from govbus.bootstrap import (
+    build_connection,
+    build_gateway,
+    build_publisher,
+    build_registry,
+    build_runner,
+    build_store,
+)
 from govbus.cli.kafka import local_broker
 from govbus.local_kafka import metadata_answers
+from govbus.topics import bus_topics, create_bus_topics
 
 
 def register(commands: Any) -> None:
@@ -29,6 +40,40 @@ def register(commands: Any) -> None:
     )
     produce.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     produce.set_defaults(handler=run_produce)
+    consume = kinds.add_parser(
+        "consume", help="read models from Kafka into SQLite and PostgreSQL vs a plain upsert; e2e latency"
+    )
+    consume.add_argument(
+        "--events",
+        type=int,
+        default=100_000,
+        help="simulated events of every agency (default 100000)",
+    )
+    consume.add_argument(
+        "--rebuild-sizes",
+        type=_sizes,
+        default=[],
+        metavar="N,N,...",
+        help="also time a replay of these many events into an empty store of each kind (e.g. 100000,1000000)",
+    )
+    consume.add_argument(
+        "--rate", type=float, default=5000.0, help="events/s published while measuring latency (default 5000)"
+    )
+    consume.add_argument(
+        "--seconds", type=float, default=10.0, help="how long latency is measured (default 10)"
+    )
+    consume.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    consume.set_defaults(handler=run_consume)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected sizes like 100000,1000000, got {text!r}") from exc
+    if any(size <= 0 for size in sizes):
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
 
 
 def run_produce(args: argparse.Namespace, settings: Settings) -> int:
@@ -105,3 +150,140 @@ def _encoded(workload: Any, payload: dict[str, Any]) -> bytes:
     from schemas.codec import encode  # noqa: PLC0415
 
     return encode(1, workload.kind.parsed, payload)
+
+
+def run_consume(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure the stores, the baseline, the rebuild sizes and the latency; print tables (and JSON)."""
+    from bench.consume import ConsumeBench, Wiring  # noqa: PLC0415 - bench only
+    from bench.pg import PostgresServer, PostgresUnavailableError, create_database  # noqa: PLC0415
+    from bench.produce import bench_registry  # noqa: PLC0415
+    from consumers.adapters import ADAPTERS  # noqa: PLC0415
+    from consumers.decoder import EventDecoder  # noqa: PLC0415
+    from schemas.catalog import load_catalog  # noqa: PLC0415
+    from schemas.registry_client import RegistryClient  # noqa: PLC0415
+
+    if args.events <= 0 or args.rate <= 0 or args.seconds <= 0:
+        raise ConfigurationError("--events, --rate and --seconds must be positive")
+    try:
+        postgres = PostgresServer()
+    except PostgresUnavailableError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    catalog = load_catalog()
+
+    def prefixed(prefix: str, url: str = "") -> Settings:
+        return settings.model_copy(update={"topic_prefix": prefix, "readmodel_url": url})
+
+    def create_topics(prefix: str) -> list[str]:
+        create_bus_topics(prefixed(prefix), catalog)
+        return bus_topics(prefixed(prefix), catalog)
+
+    broker = None
+    if not metadata_answers(settings.kafka_bootstrap, timeout_s=3.0):
+        broker = local_broker(settings)
+        broker.up(progress=say)
+    try:
+        app = build_gateway(settings, build_registry(settings, topic="_schemas-bench"))
+        with (
+            bench_registry(app) as registry_url,
+            RegistryClient(registry_url) as registry,
+            tempfile.TemporaryDirectory(prefix="govbus-bench-") as folder,
+        ):
+            bench = ConsumeBench(
+                Wiring(
+                    connection=build_connection(settings, "govbus-bench"),
+                    catalog=catalog,
+                    create_topics=create_topics,
+                    publisher_for=lambda prefix, agency: build_publisher(
+                        prefixed(prefix), agency, registry=registry, catalog=catalog, client_id="govbus-bench"
+                    ),
+                    runner_for=lambda prefix, adapter, store: build_runner(
+                        prefixed(prefix), adapter, store=store, registry=registry, catalog=catalog
+                    ),
+                    store_for=lambda url: build_store(prefixed("", url)),
+                    decoder=lambda: EventDecoder(registry, catalog),
+                ),
+                list(ADAPTERS),
+            )
+            say("starting a throwaway PostgreSQL")
+            postgres.start()
+            try:
+                report = bench.measure(
+                    args.events,
+                    args.rebuild_sizes,
+                    Path(folder),
+                    lambda name: create_database(postgres.url, name),
+                    args.rate,
+                    args.seconds,
+                    say,
+                )
+            finally:
+                postgres.stop()
+                bench.cleanup()
+    finally:
+        if broker is not None:
+            broker.down(progress=say)
+    _print_consume(report, list(ADAPTERS))
+    if args.json:
+        print(json.dumps(_consume_summary(report, list(ADAPTERS), args, settings)))
+    return 0
+
+
+KINDS = ("sqlite", "postgres", "baseline")
+
+
+def _print_consume(report: Any, adapters: list[str]) -> None:
+    main = report.main
+    baseline = main["baseline"].events_per_s
+    print(f"\n{'path':<9} {'records':>9} {'seconds':>8} {'events/s':>10} {'vs baseline':>12}")
+    for kind in KINDS:
+        result = main[kind]
+        print(
+            f"{kind:<9} {result.total:>9} {result.wall_s:>8.2f} {result.events_per_s:>10,.0f} "
+            f"{result.events_per_s / baseline:>11.0%}"
+        )
+    print(f"({report.events} simulated events of every agency; records summed over {len(adapters)} adapters)")
+    print(f"\n{'adapter':<18} {'records':>9} {'sqlite/s':>10} {'postgres/s':>11} {'baseline/s':>11}")
+    for name in adapters:
+        rates = "".join(f" {main[kind].adapter_rate(name):>10,.0f}" for kind in KINDS)
+        print(f"{name:<18} {main['sqlite'].records[name]:>9}{rates}")
+    print(f"\n{'rebuild':<9} {'records':>9} {'sqlite s':>9} {'postgres s':>11}")
+    for size, passes in report.passes.items():
+        print(
+            f"{size:<9} {passes['sqlite'].total:>9} {passes['sqlite'].wall_s:>9.1f} "
+            f"{passes['postgres'].wall_s:>11.1f}"
+        )
+    latency = report.latency
+    print(
+        f"\ne2e at {latency.rate_per_s:g} events/s: p50 {latency.percentile(0.5):.1f} ms, "
+        f"p99 {latency.percentile(0.99):.1f} ms, max {latency.percentile(1.0):.1f} ms "
+        f"({len(latency.samples)} events)"
+    )
+
+
+def _consume_summary(
+    report: Any, adapters: list[str], args: argparse.Namespace, settings: Settings
+) -> dict[str, Any]:
+    main, latency = report.main, report.latency
+    return {
+        "benchmark": "consume",
+        "events": report.events,
+        "records": main["sqlite"].total,
+        "sqlite_events_per_s": round(main["sqlite"].events_per_s),
+        "postgres_events_per_s": round(main["postgres"].events_per_s),
+        "baseline_events_per_s": round(main["baseline"].events_per_s),
+        "per_adapter_events_per_s": {
+            name: {kind: round(main[kind].adapter_rate(name)) for kind in KINDS} for name in adapters
+        },
+        "rebuild_s": {
+            str(size): {kind: round(passes[kind].wall_s, 2) for kind in ("sqlite", "postgres")}
+            for size, passes in report.passes.items()
+        },
+        "e2e_rate_per_s": latency.rate_per_s,
+        "e2e_seconds": args.seconds,
+        "e2e_samples": len(latency.samples),
+        "e2e_p50_ms": round(latency.percentile(0.5), 1),
+        "e2e_p99_ms": round(latency.percentile(0.99), 1),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "bootstrap": settings.kafka_bootstrap,
+    }

@@ -39,5 +39,5 @@ def test_the_embedded_default_creates_its_folder_under_home(tmp_path: Path) -> N
 def test_a_set_url_in_a_missing_folder_is_refused_through_the_composition_root(tmp_path: Path) -> None:
     """build_store refuses a configured URL in a missing folder instead of starting an empty read model."""
     settings = Settings(home=tmp_path, readmodel_url=f"sqlite:///{tmp_path / 'nope' / 'rm.sqlite'}")
-    with pytest.raises(ConfigurationError, match="read-model folder .* does not exist"):
+    with pytest.raises(ConfigurationError, match=r"read-model folder .* does not exist"):
         build_store(settings)

@@ -1,0 +1,425 @@
+"""Consumer throughput and latency: the projection runtime into each store, next to a baseline of one run.
+
+- ``sqlite`` and ``postgres``: every read-model adapter (:data:`consumers.adapters.ADAPTERS`) runs a
+  :class:`~consumers.runtime.ReadModelRunner` in a thread of its own into one fresh store, exactly once
+  (positions and applied event ids in each batch's transaction), until every partition's lag is zero,
+  as ``govbus consume --until-caught-up`` does. The figure is the records the adapters consumed,
+  summed over adapters (a topic two adapters read counts twice), divided by the wall time from the
+  threads' start to the last one's end, group join included.
+- ``baseline``: the same records, one plain consumer per adapter reading that adapter's topics, decoded by
+  :class:`~consumers.decoder.EventDecoder` and upserted into one SQLite file as JSON keyed by topic and
+  Kafka key with ``executemany``: no positions, no event ids, no working set, no projection. The cost
+  floor of getting an event from Kafka into a database.
+- ``e2e``: a publisher thread publishes the residents' and benefits' events at a constant rate, each with
+  its CloudEvents time set when it is published, while those two runners keep a SQLite store up to date;
+  an event's latency is the wall time its batch committed (:attr:`RunStats.committed_at`) minus its
+  ``ce_time`` (kept to the millisecond). A warm-up second comes first (group join, first fetches) and is
+  not counted.
+
+The benchmark publishes simulated events of every agency
+(:func:`producers.simulators.simulation.simulated_events`) to topics under a fresh prefix, created with
+their dead-letter topics, and deletes those topics at the end. Kafka and the registry are wired by the
+caller (:class:`Wiring`), as the CLI does with ``govbus.bootstrap``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from bus.kafka_config import KafkaConnection
+from consumers.adapters import build_read_model
+from consumers.decoder import EventDecoder
+from consumers.runtime import ReadModelRunner, RunStats
+from consumers.stores import Store
+from producers.publisher import Publisher
+from producers.simulators.simulation import simulated_events, typed_events
+from schemas.catalog import Catalog
+
+SEED = 2026
+BATCH = 2000
+E2E_ADAPTERS = ("residents", "benefits")
+CATCH_UP_TIMEOUT_S = 120.0
+WARMUP_S = 1.0
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the benchmark needs from the composition root (``bench`` never imports ``govbus``)."""
+
+    connection: KafkaConnection
+    catalog: Catalog
+    create_topics: Callable[[str], list[str]]
+    """Create the bus's topics (catalog and dead letters) under a prefix; return their names."""
+    publisher_for: Callable[[str, str], Publisher]
+    """A publisher of an agency (second argument) under a topic prefix (first)."""
+    runner_for: Callable[[str, str, Store], ReadModelRunner]
+    """The runner of an adapter (second argument) under a topic prefix (first) writing into a store."""
+    store_for: Callable[[str], Store]
+    """The store of a read-model URL."""
+    decoder: Callable[[], EventDecoder]
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Records consumed by each adapter in one pass, and how long each took."""
+
+    records: dict[str, int]
+    seconds: dict[str, float]
+    wall_s: float
+
+    @property
+    def total(self) -> int:
+        """Records consumed, summed over adapters."""
+        return sum(self.records.values())
+
+    @property
+    def events_per_s(self) -> float:
+        """Records consumed per second of wall time."""
+        return self.total / self.wall_s
+
+    def adapter_rate(self, adapter: str) -> float:
+        """One adapter's records per second of its own run time."""
+        return self.records[adapter] / self.seconds[adapter] if self.seconds[adapter] else 0.0
+
+
+@dataclass
+class Latency:
+    """End-to-end latencies (ms) of the events of the measured window."""
+
+    rate_per_s: float
+    published: int
+    samples: list[float] = field(default_factory=list)
+
+    def percentile(self, fraction: float) -> float:
+        """The ``fraction`` quantile (nearest rank)."""
+        ordered = sorted(self.samples)
+        return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)] if ordered else 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every figure of one run: a pass per store (and the baseline) per size, and the latency."""
+
+    events: int
+    passes: dict[int, dict[str, Pass]]
+    latency: Latency
+
+    @property
+    def main(self) -> dict[str, Pass]:
+        """The passes over ``events`` events, the baseline among them."""
+        return self.passes[self.events]
+
+
+class ConsumeBench:
+    """Publishes the workloads and measures the passes, on one broker and one registry."""
+
+    def __init__(self, wiring: Wiring, adapters: Sequence[str]) -> None:
+        self.wiring = wiring
+        self.adapters = list(adapters)
+        self.run_id = uuid.uuid4().hex[:8]
+        self._topics: list[str] = []
+
+    def measure(
+        self,
+        events: int,
+        rebuild_sizes: Iterable[int],
+        folder: Path,
+        postgres_database: Callable[[str], str],
+        rate: float,
+        seconds: float,
+        progress: Callable[[str], None],
+    ) -> Report:
+        """Each size published and consumed into a fresh SQLite file (in ``folder``) and a fresh PostgreSQL
+        database (``postgres_database(name)`` creates one and returns its URL); the baseline over ``events``;
+        then the latency on SQLite."""
+        passes: dict[int, dict[str, Pass]] = {}
+        for size in sorted({events, *rebuild_sizes}):
+            prefix = self.prefix(f"n{size}")
+            progress(f"publishing {size} simulated events of every agency")
+            self.publish(prefix, size)
+            passes[size] = {}
+            if size == events:
+                progress("baseline: decode and upsert into SQLite, no tracking")
+                passes[size]["baseline"] = self.baseline(prefix, folder / f"baseline-{size}.sqlite")
+            for kind, url in (
+                ("sqlite", f"sqlite:///{folder}/n{size}.sqlite"),
+                ("postgres", postgres_database(f"bench_{size}")),
+            ):
+                progress(f"{kind}: {len(self.adapters)} adapters, exactly once, until caught up")
+                store = self.wiring.store_for(url)
+                try:
+                    passes[size][kind] = self.project(prefix, store)
+                finally:
+                    store.close()
+        progress(f"latency: {' and '.join(E2E_ADAPTERS)} at {rate:g} events/s for {seconds:g}s")
+        store = self.wiring.store_for(f"sqlite:///{folder}/e2e.sqlite")
+        try:
+            latency = self.latency(self.prefix("e2e"), store, rate, seconds)
+        finally:
+            store.close()
+        return Report(events=events, passes=passes, latency=latency)
+
+    # -- workloads ------------------------------------------------------------------------------
+
+    def prefix(self, name: str) -> str:
+        """A fresh topic prefix with the bus's topics created under it."""
+        prefix = f"bench.{self.run_id}.{name}."
+        self._topics.extend(self.wiring.create_topics(prefix))
+        return prefix
+
+    def publish(self, prefix: str, count: int) -> int:
+        """Publish ``count`` simulated events of every agency once; return how many were published."""
+        publishers: dict[str, Publisher] = {}
+        published = 0
+        try:
+            for event in simulated_events("all", count, SEED):
+                publisher = publishers.get(event.agency)
+                if publisher is None:
+                    publisher = publishers[event.agency] = self.wiring.publisher_for(prefix, event.agency)
+                publisher.publish(event.type, event.data, event_id=event.id, time=event.time)
+                published += 1
+        finally:
+            for publisher in publishers.values():
+                publisher.close(timeout_s=120)
+        return published
+
+    # -- passes ---------------------------------------------------------------------------------
+
+    def project(self, prefix: str, store: Store) -> Pass:
+        """Every adapter into ``store`` until caught up, each in its own thread."""
+        work: dict[str, Callable[[threading.Event], int]] = {}
+        for name in self.adapters:
+            work[name] = functools.partial(_run_counted, self.wiring.runner_for(prefix, name, store))
+        return _threads(work)
+
+    def baseline(self, prefix: str, path: Path) -> Pass:
+        """Every adapter's records decoded and upserted into SQLite at ``path``, without tracking."""
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        topics = sorted({prefix + t for name in self.adapters for t in build_read_model(name).topics})
+        for topic in topics:
+            connection.execute(f'CREATE TABLE IF NOT EXISTS "{topic}" (key TEXT PRIMARY KEY, data TEXT)')
+        connection.close()
+        work: dict[str, Callable[[threading.Event], int]] = {}
+        for name in self.adapters:
+            work[name] = functools.partial(self._baseline_adapter, prefix, name, path)
+        return _threads(work)
+
+    def _baseline_adapter(self, prefix: str, adapter: str, path: Path, _: threading.Event) -> int:
+        topics = [prefix + t for t in build_read_model(adapter).topics]
+        decoder = self.wiring.decoder()
+        connection = sqlite3.connect(path, timeout=60, isolation_level=None)
+        connection.execute("PRAGMA synchronous=NORMAL")
+        consumer = Consumer(self.wiring.connection.consumer(group_id=f"bench.{self.run_id}.baseline"))
+        try:
+            remaining = _assign_from_beginning(consumer, topics)
+            consumed = 0
+            while remaining:
+                records = [m for m in consumer.consume(num_messages=BATCH, timeout=0.5) if m.error() is None]
+                rows: dict[str, list[tuple[str, str]]] = {}
+                for message in records:
+                    event = decoder.decode(message)
+                    key = message.key()
+                    rows.setdefault(event.topic, []).append(
+                        (key.decode() if isinstance(key, bytes) else str(key), _json(event.data))
+                    )
+                    place = (event.topic, event.partition)
+                    if event.offset + 1 >= remaining.get(place, 0):
+                        remaining.pop(place, None)
+                connection.execute("BEGIN IMMEDIATE")
+                for topic, values in rows.items():
+                    # The topic names are the benchmark's own.
+                    upsert = f'INSERT INTO "{topic}" (key, data) VALUES (?, ?) '  # noqa: S608
+                    connection.executemany(
+                        upsert + "ON CONFLICT (key) DO UPDATE SET data = excluded.data", values
+                    )
+                connection.execute("COMMIT")
+                consumed += len(records)
+            return consumed
+        finally:
+            consumer.close()
+            connection.close()
+
+    def latency(self, prefix: str, store: Store, rate: float, seconds: float) -> Latency:
+        """Publish the e2e adapters' events at ``rate`` while their runners run; latencies after warm-up."""
+        runners = [self.wiring.runner_for(prefix, name, store) for name in E2E_ADAPTERS]
+        topics = {topic for runner in runners for topic in runner.topics}
+        kinds = frozenset(k.full_name for k in self.wiring.catalog if prefix + k.topic in topics)
+        topic_of = {k.full_name: prefix + k.topic for k in self.wiring.catalog}
+        warmup = int(rate * WARMUP_S)
+        measured = int(rate * seconds)
+        events = iter(typed_events(kinds, warmup + measured, SEED))
+        sent: Counter[str] = Counter()
+        result = Latency(rate_per_s=rate, published=measured)
+        window_start = [math.inf]
+
+        def collect(stats: RunStats) -> None:
+            for event, committed in stats.committed_at:
+                created = event.time.timestamp()
+                if created >= window_start[0]:
+                    result.samples.append((committed - created) * 1000)
+
+        stop = threading.Event()
+        failures: list[BaseException] = []
+        threads = [
+            threading.Thread(target=_guarded, args=(runner.run, failures, stop, collect), daemon=True)
+            for runner in runners
+        ]
+        for thread in threads:
+            thread.start()
+        publishers: dict[str, Publisher] = {}
+        try:
+            self._paced(prefix, events, warmup, rate, publishers, topic_of, sent)
+            _flush(publishers)
+            self._wait_caught_up(runners, sent, failures)
+            window_start[0] = time.time() - 0.001  # ce_time keeps milliseconds: never drop a later event
+            self._paced(prefix, events, measured, rate, publishers, topic_of, sent)
+            _flush(publishers)
+            self._wait_caught_up(runners, sent, failures)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+            for publisher in publishers.values():
+                publisher.close(timeout_s=30)
+        if failures:
+            raise failures[0]
+        return result
+
+    def _paced(
+        self,
+        prefix: str,
+        events: Iterable[Any],
+        count: int,
+        rate: float,
+        publishers: dict[str, Publisher],
+        topic_of: dict[str, str],
+        sent: Counter[str],
+    ) -> None:
+        started = time.monotonic()
+        for number, event in enumerate(itertools.islice(events, count)):
+            delay = started + number / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            publisher = publishers.get(event.agency)
+            if publisher is None:
+                publisher = publishers[event.agency] = self.wiring.publisher_for(prefix, event.agency)
+            publisher.publish(event.type, event.data, event_id=event.id, time=datetime.now(UTC))
+            sent[topic_of[event.type]] += 1
+
+    def _wait_caught_up(
+        self, runners: Sequence[ReadModelRunner], sent: Counter[str], failures: list[BaseException]
+    ) -> None:
+        deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+        for runner in runners:
+            expected = sum(sent[topic] for topic in runner.topics)
+            while _processed(runner.stats) < expected:
+                if failures:
+                    raise failures[0]
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"{runner.name}: {_processed(runner.stats)} of {expected} events after "
+                        f"{CATCH_UP_TIMEOUT_S:g}s"
+                    )
+                time.sleep(0.01)
+
+    def cleanup(self) -> None:
+        """Delete the topics this run created."""
+        if self._topics:
+            AdminClient(self.wiring.connection.admin()).delete_topics(self._topics, operation_timeout=30)
+            self._topics.clear()
+
+
+def _processed(stats: RunStats) -> int:
+    return stats.applied + stats.skipped + stats.duplicates + stats.dead_lettered
+
+
+def _run_counted(runner: ReadModelRunner, stop: threading.Event) -> int:
+    """Run ``runner`` until caught up; return the records it consumed."""
+    return _processed(runner.run(stop, until_caught_up=True))
+
+
+def _guarded(
+    run: Callable[..., Any],
+    failures: list[BaseException],
+    stop: threading.Event,
+    on_batch: Callable[[RunStats], None],
+) -> None:
+    try:
+        run(stop, on_batch)
+    except BaseException as exc:
+        failures.append(exc)
+        stop.set()
+
+
+def _threads(work: dict[str, Callable[[threading.Event], int]]) -> Pass:
+    """Run each piece of work in a thread; stop them all when one fails and raise its error."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    records: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+
+    def one(name: str, job: Callable[[threading.Event], int]) -> None:
+        began = time.perf_counter()
+        try:
+            records[name] = job(stop)
+        except BaseException as exc:
+            failures.append(exc)
+            stop.set()
+        seconds[name] = time.perf_counter() - began
+
+    threads = [threading.Thread(target=one, args=item, name=item[0], daemon=True) for item in work.items()]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if failures:
+        raise failures[0]
+    return Pass(records=records, seconds=seconds, wall_s=wall)
+
+
+def _assign_from_beginning(consumer: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Assign every partition of ``topics`` from its start; return the non-empty ones' high watermarks."""
+    metadata = consumer.list_topics(timeout=30)
+    partitions = [
+        TopicPartition(topic, number, OFFSET_BEGINNING)
+        for topic in topics
+        for number in metadata.topics[topic].partitions
+    ]
+    consumer.assign(partitions)
+    remaining: dict[tuple[str, int], int] = {}
+    for tp in partitions:
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        if high > low:
+            remaining[(tp.topic, tp.partition)] = high
+    return remaining
+
+
+def _flush(publishers: dict[str, Publisher]) -> None:
+    for publisher in publishers.values():
+        remaining = publisher.flush(60)
+        if remaining:
+            raise RuntimeError(f"{remaining} events unacknowledged after 60 s")
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, default=str, separators=(",", ":"))
