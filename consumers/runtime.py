@@ -51,6 +51,11 @@ UNDECODABLE = (SerializationError, SchemaNotFoundError)
 IDLE_ASSIGNMENT_S = 10.0
 """How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
 TRANSIENT_RETRIES = 3
+SESSION_TIMEOUT_MS = 10_000
+"""How long the group waits for a silent member: a crashed consumer's partitions pass on after it.
+
+librdkafka's default (45 s) would stall a killed consumer's partitions, and its restart, that long;
+heartbeats come from librdkafka's own thread, so a long batch does not count as silence."""
 
 Place = tuple[str, int]
 
@@ -137,7 +142,9 @@ class ReadModelRunner:
         until_caught_up: bool = False,
     ) -> RunStats:
         """Consume until ``stop`` is set (with ``until_caught_up``: until every partition's lag is zero)."""
-        consumer = Consumer(self._connection.consumer(group_id=self._group))
+        consumer = Consumer(
+            self._connection.consumer(group_id=self._group, **{"session.timeout.ms": SESSION_TIMEOUT_MS})
+        )
         try:
             self._require_topics(consumer)
         except BaseException:
@@ -204,9 +211,14 @@ class ReadModelRunner:
         if not assignment:
             return running_s > IDLE_ASSIGNMENT_S
         for tp in assignment:
-            _, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
+            low, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-            if high > 0 and position < high:
+            if position < 0:
+                # Nothing read since the assignment (a restart at the end of the partition): Kafka
+                # knows no position yet; the partition starts where the store says.
+                expected = self._expected.get((tp.topic, tp.partition))
+                position = low if expected is None else expected
+            if position < high:
                 return False
         return True
 
@@ -240,17 +252,22 @@ class ReadModelRunner:
         store = self._store
         outcome = _Outcome()
         with store.transaction() as tx:
-            claimed = store.claim_events(tx, self._adapter, [e.id for _, e, _ in decoded if e is not None])
             stored = store.positions(self._adapter, tx)
             outcome.reseek = self._moved_positions(stored, records)
-            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
-            rows.prefetch(hint for _, e, _ in decoded if e is not None for hint in self.model.prefetch(e))
+            fresh: list[tuple[Message, Place, int, DecodedEvent | None, Exception | None]] = []
             for message, event, error in decoded:
                 place = (str(message.topic()), int(message.partition() or 0))
                 offset = int(message.offset() or 0)
                 if place in outcome.reseek or offset <= stored.get(place, -1):
                     outcome.skipped += 1
-                    continue
+                else:
+                    fresh.append((message, place, offset, event, error))
+            # Claim only the ids this batch applies: a skipped record (dropped for a reseek) is read
+            # again later, and its id claimed now would make it look like a copy then.
+            claimed = store.claim_events(tx, self._adapter, [e.id for *_, e, _ in fresh if e is not None])
+            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
+            rows.prefetch(hint for *_, e, _ in fresh if e is not None for hint in self.model.prefetch(e))
+            for message, place, offset, event, error in fresh:
                 outcome.highest[place] = offset
                 if event is None:
                     self._dead_letter(message, error, outcome)
