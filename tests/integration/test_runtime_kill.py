@@ -3,8 +3,8 @@
 The consumer runs as an operator runs it (``python -m govbus consume``, every adapter in one process,
 a SQLite store). A publisher thread sends a simulated world of all four agencies at a steady rate
 while the test kills the consumer at points placed by its progress (the positions recorded in the
-store): right after its first batch, before it applies anything after a restart, and after several
-more batches. After the last restart it runs with ``--until-caught-up``. A second consumer then
+store, the assignments it logs): right after its first batch, as soon as a restarted consumer is
+assigned partitions, and after a few hundred and a couple of thousand more records. After the last restart it runs with ``--until-caught-up``. A second consumer then
 replays every topic into a fresh SQLite file in one clean run, and every table of both stores must
 hold the same rows: nothing lost, nothing applied twice.
 """
@@ -83,6 +83,11 @@ def recorded(path: Path) -> int:
     except sqlite3.OperationalError:  # not created yet
         return 0
     return int(found[0])
+
+
+def applied_past(path: Path, floor: int) -> Callable[[], bool]:
+    """A condition: the store at ``path`` has recorded positions for at least ``floor`` records."""
+    return lambda: recorded(path) >= floor
 
 
 def publish_world(
@@ -171,20 +176,24 @@ def test_a_consumer_killed_repeatedly_ends_with_the_read_models_of_a_clean_rebui
     )
 
     kills: list[int] = []
-    # 1: right after the first batch; 2: right after the restart, before it applies anything;
+    # 1: right after the first batch; 2: as soon as the restarted consumer is assigned partitions;
     # 3 and 4: once the restarted consumer has applied a few hundred and then a couple thousand more.
     process = start_consume(env, log)
     wait_for(lambda: recorded(killed_path) > 0, timeout_s=60, what="the first batch")
     kill(process)
     kills.append(recorded(killed_path))
+    assignments = log.read_text(encoding="utf-8").count('"projection.assigned"')
     process = start_consume(env, log)
-    time.sleep(0.5)
+    wait_for(
+        lambda: log.read_text(encoding="utf-8").count('"projection.assigned"') > assignments,
+        timeout_s=60,
+        what="an adapter of the restarted consumer to be assigned its partitions",
+    )
     kill(process)
     kills.append(recorded(killed_path))
     for more in (300, 2000):
         process = start_consume(env, log)
-        floor = kills[-1] + more
-        wait_for(lambda f=floor: recorded(killed_path) >= f, timeout_s=60, what=f"{floor} records applied")
+        wait_for(applied_past(killed_path, kills[-1] + more), timeout_s=60, what=f"{more} more records")
         kill(process)
         kills.append(recorded(killed_path))
     publishing.join()
@@ -222,9 +231,12 @@ def test_a_restart_with_nothing_left_to_read_is_caught_up(
         assert first.stats.applied > 0
         again = build_runner(bus_settings, "residents", store=store, registry=registry)
         stop, finished = threading.Event(), threading.Event()
-        thread = threading.Thread(
-            target=lambda: (again.run(stop, until_caught_up=True), finished.set()), daemon=True
-        )
+
+        def run_until_caught_up() -> None:
+            again.run(stop, until_caught_up=True)
+            finished.set()
+
+        thread = threading.Thread(target=run_until_caught_up, daemon=True)
         thread.start()
         try:
             assert finished.wait(30), "a consumer with no lag never counted itself caught up"
