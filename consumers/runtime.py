@@ -262,7 +262,7 @@ class ReadModelRunner:
                     outcome.skipped += 1
                 else:
                     fresh.append((message, place, offset, event, error))
-            # Claim only the ids this batch applies: a skipped record (dropped for a reseek) is read
+            # Claim only the ids of records this batch takes up: a record skipped for a reseek is read
             # again later, and its id claimed now would make it look like a copy then.
             claimed = store.claim_events(tx, self._adapter, [e.id for *_, e, _ in fresh if e is not None])
             rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
