@@ -1,12 +1,13 @@
 """``govbus consume`` SIGKILLed again and again while every agency publishes: the read models stay exact.
 
-The consumer runs as an operator runs it (``python -m govbus consume``, every adapter in one process,
-a SQLite store). A publisher thread sends a simulated world of all four agencies at a steady rate
-while the test kills the consumer at points placed by its progress (the positions recorded in the
-store, the assignments it logs): right after its first batch, as soon as a restarted consumer is
-assigned partitions, and after a few hundred and a couple of thousand more records. After the last restart it runs with ``--until-caught-up``. A second consumer then
-replays every topic into a fresh SQLite file in one clean run, and every table of both stores must
-hold the same rows: nothing lost, nothing applied twice.
+The consumer runs as an operator runs it (``python -m govbus consume``, every adapter in one process, a
+SQLite store). A publisher thread sends a simulated world of all four agencies at a steady rate while
+the test kills the consumer at points placed by its progress (the positions recorded in the store, the
+assignments it logs): right after its first batch, as soon as a restarted consumer is assigned
+partitions, and after a few hundred and a couple of thousand more records. After the last restart it
+runs with ``--until-caught-up``. A second consumer then replays every topic into a fresh SQLite file in
+one clean run, and every table of both stores must hold the same rows: nothing lost, nothing applied
+twice.
 """
 
 from __future__ import annotations
@@ -57,16 +58,20 @@ def consume_env(settings: Settings, registry_url: str, readmodel_url: str) -> di
     }
 
 
-def start_consume(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m govbus consume ARGS`` as its own process, its output appended to ``log``."""
+def start_consume(
+    processes: list[subprocess.Popen[bytes]], env: dict[str, str], log: Path, *args: str
+) -> subprocess.Popen[bytes]:
+    """``python -m govbus consume ARGS`` as its own process (added to ``processes``), output to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "govbus", "consume", *args],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    processes.append(process)
+    return process
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
@@ -163,7 +168,11 @@ def total_paid(store: Store) -> Decimal:
 
 
 def test_a_consumer_killed_repeatedly_ends_with_the_read_models_of_a_clean_rebuild(
-    bus_settings: Settings, gateway_url: str, registry: RegistryClient, tmp_path: Path
+    bus_settings: Settings,
+    gateway_url: str,
+    registry: RegistryClient,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
 ) -> None:
     """After four SIGKILLs while events flow, every read model equals a clean replay into a fresh store."""
     create_bus_topics(bus_settings)
@@ -178,12 +187,12 @@ def test_a_consumer_killed_repeatedly_ends_with_the_read_models_of_a_clean_rebui
     kills: list[int] = []
     # 1: right after the first batch; 2: as soon as the restarted consumer is assigned partitions;
     # 3 and 4: once the restarted consumer has applied a few hundred and then a couple thousand more.
-    process = start_consume(env, log)
+    process = start_consume(processes, env, log)
     wait_for(lambda: recorded(killed_path) > 0, timeout_s=60, what="the first batch")
     kill(process)
     kills.append(recorded(killed_path))
     assignments = log.read_text(encoding="utf-8").count('"projection.assigned"')
-    process = start_consume(env, log)
+    process = start_consume(processes, env, log)
     wait_for(
         lambda: log.read_text(encoding="utf-8").count('"projection.assigned"') > assignments,
         timeout_s=60,
@@ -192,17 +201,17 @@ def test_a_consumer_killed_repeatedly_ends_with_the_read_models_of_a_clean_rebui
     kill(process)
     kills.append(recorded(killed_path))
     for more in (300, 2000):
-        process = start_consume(env, log)
+        process = start_consume(processes, env, log)
         wait_for(applied_past(killed_path, kills[-1] + more), timeout_s=60, what=f"{more} more records")
         kill(process)
         kills.append(recorded(killed_path))
     publishing.join()
     assert kills[-1] < EVENTS, f"the stream ended before the last kill: {kills}"
 
-    drain = start_consume(env, log, "--until-caught-up")
+    drain = start_consume(processes, env, log, "--until-caught-up")
     assert drain.wait(timeout=90) == 0, log.read_text(encoding="utf-8")[-3000:]
     clean_env = consume_env(bus_settings, registry_url, f"sqlite:///{clean_path}")
-    rebuild = start_consume(clean_env, log, "--until-caught-up")
+    rebuild = start_consume(processes, clean_env, log, "--until-caught-up")
     assert rebuild.wait(timeout=90) == 0, log.read_text(encoding="utf-8")[-3000:]
 
     # Several adapters read one topic (residents and households both read the register).

@@ -8,6 +8,7 @@ sum. Every table then equals what the same topics make of a SQLite store.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from pathlib import Path
 
@@ -34,9 +35,9 @@ pytestmark = pytest.mark.integration
 EVENTS = 6000
 
 
-def catch_up(env: dict[str, str], log: Path) -> None:
+def catch_up(processes: list[subprocess.Popen[bytes]], env: dict[str, str], log: Path) -> None:
     """Run ``govbus consume --until-caught-up`` (every adapter) to its end; it must exit 0."""
-    process = start_consume(env, log, "--until-caught-up")
+    process = start_consume(processes, env, log, "--until-caught-up")
     assert process.wait(timeout=120) == 0, log.read_text(encoding="utf-8")[-3000:]
 
 
@@ -78,6 +79,7 @@ def test_the_runner_on_postgresql_restarts_drops_a_copy_and_equals_the_sqlite_re
     registry: RegistryClient,
     postgres_database: str,
     tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
 ) -> None:
     """On PostgreSQL a restart applies only new events, a re-shipped payment counts once, SQLite agrees."""
     create_bus_topics(bus_settings)
@@ -86,14 +88,14 @@ def test_the_runner_on_postgresql_restarts_drops_a_copy_and_equals_the_sqlite_re
     log = tmp_path / "consume.log"
     world = list(simulated_events("all", EVENTS, 23))
     publish_world(bus_settings, registry, world[: EVENTS // 2])
-    catch_up(env, log)
+    catch_up(processes, env, log)
     postgres = open_store(postgres_database)
     sqlite_path = tmp_path / "readmodel.sqlite"
     sqlite = open_store(f"sqlite:///{sqlite_path}")
     try:
         halfway = {name: sum(postgres.positions(name).values()) for name in ADAPTERS}
         publish_world(bus_settings, registry, world[EVENTS // 2 :])
-        catch_up(env, log)
+        catch_up(processes, env, log)
         moved = [name for name in ADAPTERS if sum(postgres.positions(name).values()) > halfway[name]]
         assert set(moved) == set(ADAPTERS)
 
@@ -104,7 +106,7 @@ def test_the_runner_on_postgresql_restarts_drops_a_copy_and_equals_the_sqlite_re
         assert (benefits.stats.applied, benefits.stats.duplicates) == (0, 1), copied
         assert total_paid(postgres) == paid
 
-        catch_up(consume_env(bus_settings, registry_url, f"sqlite:///{sqlite_path}"), log)
+        catch_up(processes, consume_env(bus_settings, registry_url, f"sqlite:///{sqlite_path}"), log)
         sizes = assert_same_read_models(postgres, sqlite, ADAPTERS)
         assert all(sizes.values()), sizes
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 
@@ -65,7 +66,11 @@ def applied_ids(path: Path, adapter: str) -> tuple[int, int]:
 
 
 def test_killing_one_of_two_consumers_hands_its_partitions_over_without_loss_or_copies(
-    bus_settings: Settings, gateway_url: str, registry: RegistryClient, tmp_path: Path
+    bus_settings: Settings,
+    gateway_url: str,
+    registry: RegistryClient,
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
 ) -> None:
     """The survivor of two residents consumers takes the killed one's partitions; a clean run agrees."""
     create_bus_topics(bus_settings)
@@ -73,9 +78,9 @@ def test_killing_one_of_two_consumers_hands_its_partitions_over_without_loss_or_
     shared, clean_path = tmp_path / "shared.sqlite", tmp_path / "clean.sqlite"
     env = consume_env(bus_settings, registry_url, f"sqlite:///{shared}")
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
-    first = start_consume(env, logs[0], "residents")
+    first = start_consume(processes, env, logs[0], "residents")
     wait_for(lambda: assigned(logs[0]), timeout_s=60, what="the first consumer's assignment")
-    second = start_consume(env, logs[1], "residents")
+    second = start_consume(processes, env, logs[1], "residents")
     world = typed_events(RESIDENT_TYPES, EVENTS, 29)
     publishing = Publishing(lambda: publish_world(bus_settings, registry, world, RATE))
     # Both hold partitions once the second has joined: the first was assigned a second time.
@@ -102,6 +107,7 @@ def test_killing_one_of_two_consumers_hands_its_partitions_over_without_loss_or_
     assert at_kill < EVENTS, "the stream ended before the kill"
 
     rebuild = start_consume(
+        processes,
         consume_env(bus_settings, registry_url, f"sqlite:///{clean_path}"),
         tmp_path / "clean.log",
         "residents",
