@@ -52,6 +52,11 @@ IDLE_ASSIGNMENT_S = 10.0
 """How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
 TRANSIENT_RETRIES = 3
 POLL_S = 0.2
+SESSION_TIMEOUT_MS = 10_000
+"""How long the group waits for a silent member: a crashed consumer's partitions pass on after it.
+
+librdkafka's default (45 s) would stall a killed consumer's partitions, and its restart, that long;
+heartbeats come from librdkafka's own thread, so a long batch does not count as silence."""
 
 Place = tuple[str, int]
 
@@ -138,7 +143,9 @@ class ReadModelRunner:
         until_caught_up: bool = False,
     ) -> RunStats:
         """Consume until ``stop`` is set (with ``until_caught_up``: until every partition's lag is zero)."""
-        consumer = Consumer(self._connection.consumer(group_id=self._group))
+        consumer = Consumer(
+            self._connection.consumer(group_id=self._group, **{"session.timeout.ms": SESSION_TIMEOUT_MS})
+        )
         try:
             self._require_topics(consumer)
         except BaseException:
@@ -259,18 +266,23 @@ class ReadModelRunner:
         store = self._store
         outcome = _Outcome()
         with store.transaction() as tx:
+            # Claim first: on PostgreSQL this waits for any open batch of this adapter (another process
+            # during a rebalance), so the positions and rows read next are current.
             claimed = store.claim_events(tx, self._adapter, [e.id for _, e, _ in decoded if e is not None])
             used: set[str] = set()
             stored = store.positions(self._adapter, tx)
             outcome.reseek = self._moved_positions(stored, records)
-            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
-            rows.prefetch(hint for _, e, _ in decoded if e is not None for hint in self.model.prefetch(e))
+            fresh: list[tuple[Message, Place, int, DecodedEvent | None, Exception | None]] = []
             for message, event, error in decoded:
                 place = (str(message.topic()), int(message.partition() or 0))
                 offset = int(message.offset() or 0)
                 if place in outcome.reseek or offset <= stored.get(place, -1):
                     outcome.skipped += 1
-                    continue
+                else:
+                    fresh.append((message, place, offset, event, error))
+            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
+            rows.prefetch(hint for *_, e, _ in fresh if e is not None for hint in self.model.prefetch(e))
+            for message, place, offset, event, error in fresh:
                 outcome.highest[place] = offset
                 if event is None:
                     self._dead_letter(message, error, outcome)

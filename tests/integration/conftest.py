@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -31,3 +33,14 @@ def postgres_url() -> Iterator[str]:
 def postgres_database(postgres_url: str, unique_name: str) -> str:
     """URL of a fresh, empty database of this test's own on the session's PostgreSQL server."""
     return create_database(postgres_url, f"t{unique_name}")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts (it appends them); any still running at its end is SIGKILLed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
