@@ -4,9 +4,9 @@ Newborns get the child allowance (100,000 KRW a month until the month before the
 the parental benefit (1,000,000 KRW in the first year, 500,000 in the second); seven in ten
 residents apply for the basic pension when they turn 65; some adults receive livelihood, housing
 or disability benefits. Payments go out every month in one bank batch per program on its pay
-day (the business day before when it falls on a weekend). When a recipient's death is reported,
-every benefit still running is suspended from the next month, citing the death event: the
-cross-agency reaction the bus exists for.
+day (the business day before when it falls on a weekend). Payments stop with the recipient's
+death; suspending the benefits of the deceased is not simulated here: it is finance's reaction to the
+death report on the bus (``consumers.reactions.finance``), the cross-agency reaction the bus exists for.
 """
 
 from __future__ import annotations
@@ -130,7 +130,6 @@ class BenefitOffice:
         # Payments draw nothing at random and change nothing else, so they only run when wanted.
         self._pays = world.selects(PAID)
         world.registered.append(self._resident_registered)
-        world.died.append(self._resident_died)
         world.within(30, self._new_claims)
 
     # -- eligibility -----------------------------------------------------------------------------
@@ -247,7 +246,7 @@ class BenefitOffice:
                 sixty_fifth = anniversary(recipient.born, PENSION_AGE).toordinal()
                 leaves, reason = min((leaves, reason), (sixty_fifth, "AGE_LIMIT_REACHED"))
             if leaves < recipient.dies:
-                world.on(leaves, self._suspend, (benefit, reason, None))
+                world.on(leaves, self._suspend, (benefit, reason))
 
     def _running(self, benefit: Benefit) -> bool:
         """Whether the benefit is still owed today: not suspended and not past its end."""
@@ -330,21 +329,15 @@ class BenefitOffice:
         if paid:
             self._add_to_run(pay_day, program, paid)
 
-    def _resident_died(self, resident: Resident, death_event_id: str) -> None:
-        for benefit in self._held.get(resident.id, ()):
-            if benefit.active and (not benefit.until or benefit.until >= resident.dies):
-                self.world.within(7, self._suspend, (benefit, "RECIPIENT_DECEASED", death_event_id))
-            benefit.active = False
-
-    def _suspend(self, subject: tuple[Benefit, str, str | None]) -> None:
-        benefit, reason, cause = subject
+    def _suspend(self, subject: tuple[Benefit, str]) -> None:
+        benefit, reason = subject
         world = self.world
         recipient = benefit.recipient
-        if cause is None and (not benefit.active or not world.alive(recipient)):
+        if not benefit.active or not world.alive(recipient):
             return
         benefit.active = False
-        # Benefits are owed up to the month of death (or of the decision), not beyond.
-        ending = date.fromordinal(recipient.dies if cause is not None else world.day)
+        # Benefits are owed up to the month of the decision, not beyond.
+        ending = world.today
         world.emit(
             SUSPENDED,
             {
@@ -354,7 +347,7 @@ class BenefitOffice:
                 "reason": reason,
                 "suspended_from": month_start(ending.year, ending.month + 1),
                 "legal_basis": benefit.program.suspension_basis,
-                "cause_event_id": cause,
+                "cause_event_id": None,
                 "decided_on": world.today,
                 "deciding_office": recipient.region.office_code,
             },

@@ -4,8 +4,10 @@ Some residents are destined for the civil service: they are appointed between 20
 the open examinations (grade 9, 7 or 5), career recruitment or a fixed-term contract; they climb
 one grade every few years up to a career ceiling, are rotated every year or two, and leave
 at the statutory age of 60 (on 30 June or 31 December of that year), earlier by resignation or
-honorary retirement, or by death in service. Serving officials onboarded with the resident
-register reach the bus with their historical appointment and promotions.
+honorary retirement. A career ends with its official's death, but the retirement a death in service
+calls for is not simulated here: it is personnel's reaction to the death report on the bus
+(``consumers.reactions.personnel``). Serving officials onboarded with the resident register reach
+the bus with their historical appointment and promotions.
 """
 
 from __future__ import annotations
@@ -93,9 +95,7 @@ class CivilService:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self._servants: dict[str, CivilServant] = {}
         world.registered.append(self._resident_registered)
-        world.died.append(self._resident_died)
 
     def _resident_registered(self, resident: Resident, arrival: Arrival) -> None:
         world, rng = self.world, self.world.rng
@@ -167,7 +167,6 @@ class CivilService:
 
     def _appointed(self, servant: CivilServant) -> None:
         servant.active = True
-        self._servants[servant.resident.id] = servant
         appointed = date.fromordinal(servant.appointed)
         contract = servant.track.appointment_type == "CONTRACT"
         probation = None if contract else appointed + timedelta(days=364 if servant.grade <= 5 else 181)
@@ -263,15 +262,6 @@ class CivilService:
                 "transferred_on": world.today,
             },
         )
-
-    def _resident_died(self, resident: Resident, _: str) -> None:
-        servant = self._servants.get(resident.id)
-        if servant is not None and servant.active:
-            servant.active = False
-            self.world.within(10, self._died_in_service, servant)
-
-    def _died_in_service(self, servant: CivilServant) -> None:
-        self._retire(servant, "DEATH_IN_SERVICE", date.fromordinal(servant.resident.dies))
 
     def _retire(self, servant: CivilServant, reason: str, retired_on: date) -> None:
         servant.active = False

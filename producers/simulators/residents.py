@@ -267,7 +267,7 @@ class ResidentRegistry:
         report_type = "DEATH_REPORT" if rng.random() < 0.93 else "OFFICIAL_NOTICE"
         # Most Koreans die in hospital, often near home; a share die elsewhere.
         place = resident.region if rng.random() < 0.8 else REGIONS[int(rng.random() * len(REGIONS))]
-        event_id = world.emit(
+        world.emit(
             DECEASED,
             {
                 "resident_id": resident.id,
@@ -280,7 +280,7 @@ class ResidentRegistry:
             },
         )
         for hook in world.died:
-            hook(resident, event_id)
+            hook(resident)
 
     def _minor(self, resident: Resident) -> bool:
         return age_on(resident.born, self.world.today) < ADULT

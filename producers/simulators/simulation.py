@@ -34,7 +34,7 @@ YIELDS = {
     education.GRADUATED: 0.081,
     personnel.APPOINTED: 0.039, personnel.PROMOTED: 0.088, personnel.TRANSFERRED: 0.067,
     personnel.RETIRED: 0.0058,
-    benefits.GRANTED: 0.37, benefits.PAID: 9.0, benefits.SUSPENDED: 0.054,
+    benefits.GRANTED: 0.37, benefits.PAID: 9.0, benefits.SUSPENDED: 0.040,
     budget.ALLOCATED: 0.0099, budget.EXECUTED: 0.74,
 }  # fmt: skip
 MIN_RESIDENTS = 20

@@ -163,7 +163,7 @@ class VehicleRegister:
         self._transfer(vehicle, buyer, cause)
         self._plan_resale(vehicle)
 
-    def _owner_died(self, owner: Resident, _: str) -> None:
+    def _owner_died(self, owner: Resident) -> None:
         world = self.world
         heirs = [r for r in (owner.spouse, *owner.children) if r is not None and world.alive(r)]
         for vehicle in self._owned.pop(owner.id, []):

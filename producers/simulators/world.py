@@ -9,7 +9,9 @@ simulators own their state, schedule their own entries and react to each other t
 
 Facts the world knows in advance (the day a resident will die) are drawn when the resident appears;
 every handler checks them, so nothing happens to a resident on or after the day of death except
-the reactions to the death report itself (a suspended benefit, a death in service, an inheritance).
+what the death report itself sets in motion inside the world: an inheritance of their vehicles.
+The other agencies' reactions to a death (a suspended benefit, a retirement for death in service)
+are not simulated; the reaction adapters of ``consumers.reactions`` publish them from the bus.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class World:
         self.living: list[Resident] = []
         self.registered: list[Callable[[Resident, Arrival], None]] = []
         self.moved: list[Callable[[Resident, Region], None]] = []
-        self.died: list[Callable[[Resident, str], None]] = []
+        self.died: list[Callable[[Resident], None]] = []
         self._selected = selected
         # Entries are (time << 40 | insertion number, handler, subject): one integer orders the heap,
         # which is faster to compare than a (time, number) pair and never reaches the handler.
