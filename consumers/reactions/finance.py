@@ -6,8 +6,10 @@ still owed on the day of death (granted, not suspended, not ended before it) it 
 after the death (a benefit is owed for the month of death), citing the death as ``cause_event_id``
 and as the CloudEvents ``causationid``. Either order across the two topics gives the same result: a
 grant that arrives after its recipient's death is suspended at once, citing the death, with the same
-event id it would have had if the grant had come first. A benefit already suspended (by finance for
-another reason, or by this reaction, whose output it reads back) is never suspended again.
+event id it would have had if the grant had come first. A benefit the reaction has read a suspension
+of (finance's own, for another reason, or this reaction's, whose output it reads back) is not
+suspended again; a suspension finance published before the death but that the reaction reads only
+after it cannot be foreseen (see :mod:`consumers.reactions.runtime`, "Order across topics").
 """
 
 from __future__ import annotations

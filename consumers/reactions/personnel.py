@@ -5,8 +5,8 @@ events carry the official's ``resident_id``. For a civil servant still serving o
 publishes a ``CivilServantRetired`` with reason ``DEATH_IN_SERVICE``, retired on the day of death, at
 the grade and organization the record holds by then, citing the death as the CloudEvents
 ``causationid``. An appointment that arrives after the appointee's death is retired at once, with the
-event id it would have had in the other order; a civil servant already retired (for any reason,
-including by this reaction, whose output it reads back) is never retired again.
+event id it would have had in the other order; a civil servant the reaction has read a retirement of
+(personnel's own, for any reason, or this reaction's, whose output it reads back) is not retired again.
 """
 
 from __future__ import annotations
