@@ -11,46 +11,45 @@ by a consumer that deduplicates by ``ce_id``.
 
 Decisions worth knowing:
 
-- **One process per reaction, reading every partition.** The state joins topics keyed differently
-  (deaths by resident id, benefits by benefit id), so a resident's death and their benefits sit in
-  unrelated partitions and a group could not split them between processes. The adapter assigns itself
-  all partitions of its input topics (no group membership; the group id only names where its offsets
-  are committed). Its ``transactional.id`` is ``{prefix}govbus.{name}``: a second process of the same
-  reaction fences the first (``init_transactions``), which then stops with an error, so two never emit
-  side by side. Partitions added to a topic later are read after a restart.
-- **State rebuilt from the log on start.** ``init_transactions`` first aborts whatever transaction a
-  crashed predecessor left open; then the adapter reads its input topics from the beginning up to the
-  group's committed offsets, folding every record into the state without emitting, and only then
-  consumes from the committed offsets, emitting. The log stays the only source of truth, there is no
-  snapshot to keep exactly-once in step with the offsets, and the rebuilt state is exactly the one the
-  last committed transaction was decided on. The cost: a start reads the whole history of the input
-  topics (records of types the reaction ignores, such as payments, are passed over on their
-  ``ce_type`` header without decoding), and the state (one small record per benefit or civil servant
-  and per death) stays in memory. Events this reaction emitted after the committed position of its
-  own topic are folded in when the emitting phase reads them; no decision depends on them before
-  that, because a death already known decides nothing again.
-- **Lag.** A ``read_committed`` consumer steps over transaction markers and aborted records without
-  returning them, so no batch would carry their offsets; when a poll returns nothing and positions
-  have moved, an offsets-only transaction commits them, and the group's lag reaches zero.
+- **One process per reaction, reading every partition.** The state joins topics keyed differently (deaths by
+  resident id, benefits by benefit id), so a resident's death and their benefits sit in unrelated partitions
+  and a group could not split them between processes. The adapter assigns itself all partitions of its input
+  topics (no group membership; the group id only names where its offsets are committed). Its
+  ``transactional.id`` is ``{prefix}govbus.{name}``: a second process of the same reaction fences the first
+  (``init_transactions``), which then stops with an error, so two never emit side by side. Partitions added to
+  a topic later are read after a restart.
+- **State rebuilt from the log on start.** ``init_transactions`` first aborts whatever transaction a crashed
+  predecessor left open; then the adapter reads its input topics from the beginning up to the group's
+  committed offsets, folding every record into the state without emitting, and only then consumes from the
+  committed offsets, emitting. The log stays the only source of truth, there is no snapshot to keep
+  exactly-once in step with the offsets, and the rebuilt state is exactly the one the last committed
+  transaction was decided on. The cost: a start reads the whole history of the input topics (records of types
+  the reaction ignores, such as payments, are passed over on their ``ce_type`` header without decoding), and
+  the state (one small record per benefit or civil servant and per death) stays in memory. Measured on the
+  2-core test machine: after 100,000 simulated localgov.resident and finance.benefit records (4,000 of them
+  deaths, grants and suspensions), a restart of finance-reactions emitted again after 3.6 s, its first run
+  having taken 8 s. Events this reaction emitted after the committed position of its own topic are folded in
+  when the emitting phase reads them; no decision depends on them before that, because a death already known
+  decides nothing again.
+- **Lag.** A ``read_committed`` consumer steps over transaction markers and aborted records without returning
+  them, so no batch would carry their offsets; when a poll returns nothing and positions have moved, an
+  offsets-only transaction commits them, and the group's lag reaches zero.
 - **Errors.** A transactional call that fails with a retriable error is called again (up to
-  :data:`MAX_ATTEMPTS` times); an error that
-  requires an abort (``txn_requires_abort``, e.g. a delivery that failed) aborts the transaction and
-  the adapter starts over as after a restart: state discarded, rebuilt up to the committed offsets,
-  consumption resumed from them. More than :data:`MAX_ABORTS_IN_A_ROW` aborts without a commit
-  between them, a fatal error (``fatal``, e.g. fenced by another process) or any other error stops
-  the adapter with :class:`~bus.errors.PublishError`. An exception from the decision code is a bug:
-  the open transaction is aborted and the adapter stops, nothing of the batch recorded.
-- **Order across topics.** Within a batch, records are taken in Kafka timestamp order across
-  partitions (each partition's own order kept), so a death and a decision the agency published about
-  the same moment are seen in the order they were published. Across batches the topics are read
-  side by side: a suspension finance published just before a death but read after it (its topic
-  lagging) leaves the benefit suspended twice, the second time for the death. Otherwise the order in
-  which the topics are read changes nothing: a grant read after the death is suspended with the same
-  event id as one read before it.
-- **Bad input** (a record that cannot be decoded, or lacks its CloudEvents headers) goes to
-  ``{name}.dlq`` inside the same transaction, with its key, value and headers and ``govbus_dlq_*``
-  headers naming its origin and cause. The input topics and the DLQ topic must exist before the
-  adapter starts.
+  :data:`MAX_ATTEMPTS` times); an error that requires an abort (``txn_requires_abort``, e.g. a delivery that
+  failed) aborts the transaction and the adapter starts over as after a restart: state discarded, rebuilt up
+  to the committed offsets, consumption resumed from them. More than :data:`MAX_ABORTS_IN_A_ROW` aborts
+  without a commit between them, a fatal error (``fatal``, e.g. fenced by another process) or any other error
+  stops the adapter with :class:`~bus.errors.PublishError`. An exception from the decision code is a bug: the
+  open transaction is aborted and the adapter stops, nothing of the batch recorded.
+- **Order across topics.** Within a batch, records are taken in Kafka timestamp order across partitions (each
+  partition's own order kept), so a death and a decision the agency published about the same moment are seen
+  in the order they were published. Across batches the topics are read side by side: a suspension finance
+  published just before a death but read after it (its topic lagging) leaves the benefit suspended twice, the
+  second time for the death. Otherwise the order in which the topics are read changes nothing: a grant read
+  after the death is suspended with the same event id as one read before it.
+- **Bad input** (a record that cannot be decoded, or lacks its CloudEvents headers) goes to ``{name}.dlq``
+  inside the same transaction, with its key, value and headers and ``govbus_dlq_*`` headers naming its origin
+  and cause. The input topics and the DLQ topic must exist before the adapter starts.
 """
 
 from __future__ import annotations
@@ -93,6 +92,8 @@ BeforeCommit = Callable[[int], None]
 """Called with the number of records a transaction holds, after they were produced, before the commit."""
 
 BAD_INPUT = (SerializationError, SchemaNotFoundError)
+# After a refused record librdkafka may fail the next transaction too ("skipped sequence numbers")
+# before it has resynchronised the partition's sequence numbers: one abort in a row is not enough.
 MAX_ABORTS_IN_A_ROW = 5
 MAX_ATTEMPTS = 10
 TXN_TIMEOUT_S = 60.0
