@@ -1,14 +1,15 @@
 """Reactions between agencies: an agency's own events, published because of another agency's events.
 
-A reaction adapter subscribes to another agency's events and publishes its own agency's catalog
+A reaction adapter reads another agency's events and publishes its own agency's catalog
 events with a ``causationid``: a reported death (``govbus.localgov.ResidentDeceased``) makes finance
 suspend the deceased's benefits and personnel retire a deceased civil servant. The decisions are pure
 functions (:mod:`consumers.reactions.finance`, :mod:`consumers.reactions.personnel`); the transactional
-consume-transform-produce loop that makes them exactly once is :mod:`consumers.reactions.runtime`.
+consume-transform-produce loop that makes them exactly once is :mod:`consumers.reactions.runtime`, and
+what is published, and how, :mod:`consumers.reactions.output`.
 
-``REACTIONS`` is the table the CLI routes by name; each factory takes the connection, the registry
-client, the catalog and the topic prefix, and returns an adapter whose ``run(stop)`` consumes and
-emits until ``stop`` is set.
+``REACTIONS`` is the table to route by name, as ``consumers.adapters.ADAPTERS`` is for projections; each
+factory takes the connection, the registry client, the catalog and the topic prefix, and returns an
+adapter whose ``run(stop)`` consumes and emits until ``stop`` is set.
 """
 
 from __future__ import annotations

@@ -60,8 +60,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import structlog
 from confluent_kafka import (
@@ -78,10 +77,9 @@ from bus.errors import ConfigurationError, PublishError, SchemaNotFoundError, Se
 from bus.kafka_config import KafkaConnection
 from consumers.decoder import EventDecoder
 from consumers.dlq import dlq_topic
-from consumers.reactions.core import Emission, ReactionRules, react
-from schemas.catalog import CLASSIFICATIONS, Catalog, EventType
-from schemas.codec import encode
-from schemas.envelope import CloudEvent, Headers
+from consumers.reactions.core import ReactionRules, react
+from consumers.reactions.output import ReactionOutput
+from schemas.catalog import Catalog
 from schemas.registry_client import RegistryClient
 
 log = structlog.get_logger(__name__)
@@ -119,17 +117,6 @@ class ReactionStats:
     """The next offset to read per partition, as of the last commit."""
 
 
-@dataclass(frozen=True)
-class _Route:
-    """Where and how one emitted event type is published."""
-
-    topic: str
-    key_field: str
-    schema_id: int
-    parsed: Any
-    classification: str
-
-
 class _AbortRequiredError(Exception):
     """A transactional call failed in a way that requires aborting the transaction."""
 
@@ -157,19 +144,15 @@ class ReactionAdapter(Generic[S]):
         self.ready = threading.Event()
         """Set once the state is rebuilt and the adapter consumes and emits."""
         self._connection = connection
-        self._registry = registry
-        self._catalog = catalog
-        self._prefix = topic_prefix
+        self._output = ReactionOutput(rules.name, rules.agency, registry, catalog, topic_prefix, self.dlq)
         self._decoder = EventDecoder(registry, catalog)
         self._batch_size = batch_size
         self._before_commit = before_commit
-        self._source = f"urn:govbus:agency:{rules.agency}"
-        self._routes: dict[str, _Route] = {}
         self._aborts_in_a_row = 0
 
     def run(self, stop: threading.Event) -> ReactionStats:
         """Rebuild the state, then consume and emit until ``stop`` is set; returns the counters."""
-        self._routes = {name: self._route(name) for name in sorted(self.rules.emits)}
+        self._output.resolve(self.rules.emits)
         producer = Producer(self._connection.producer(**{"transactional.id": self.transactional_id}))
         self._call("init_transactions", lambda: producer.init_transactions(TXN_TIMEOUT_S))
         log.info("reaction.started", adapter=self.name, topics=self.topics)
@@ -313,11 +296,11 @@ class ReactionAdapter(Generic[S]):
                 try:
                     event = self._decoder.decode(message)
                 except BAD_INPUT as exc:
-                    self._dead_letter(producer, message, exc)
+                    self._output.dead_letter(producer, message, exc)
                     dead += 1
                     continue
                 for emission in react(self.rules, state, event):
-                    self._produce(producer, emission)
+                    self._output.emit(producer, emission)
                     emitted += 1
             if positions is None:
                 touched = sorted({(str(m.topic()), int(m.partition() or 0)) for m in records})
@@ -374,62 +357,6 @@ class ReactionAdapter(Generic[S]):
                 )
                 time.sleep(RETRY_PAUSE_S)
 
-    # -- output ----------------------------------------------------------------------------------
-
-    def _route(self, full_name: str) -> _Route:
-        kind = self._catalog.get(full_name)
-        if kind.agency != self.rules.agency:
-            raise ConfigurationError(f"{self.name} may not publish {kind.full_name} to {kind.topic!r}")
-        return _Route(
-            topic=self._prefix + kind.topic,
-            key_field=kind.key_field,
-            schema_id=self._registry.lookup(kind.subject, kind.schema_text),
-            parsed=kind.parsed,
-            classification=_highest_classification(kind),
-        )
-
-    def _produce(self, producer: Producer, emission: Emission) -> None:
-        route = self._routes[emission.type]
-        data = dict(emission.data)
-        extensions = {"causationid": emission.causation_id, "dataclassification": route.classification}
-        if isinstance(data.get("legal_basis"), str):
-            extensions["legalbasis"] = data["legal_basis"]
-        envelope = CloudEvent(
-            source=self._source,
-            type=emission.type,
-            id=emission.id,
-            time=datetime.now(UTC),
-            extensions=extensions,
-        )
-        producer.produce(
-            route.topic,
-            key=data[route.key_field],
-            value=encode(route.schema_id, route.parsed, data),
-            headers=envelope.headers(),
-        )
-
-    def _dead_letter(self, producer: Producer, message: Message, cause: BaseException) -> None:
-        log.warning(
-            "reaction.dead_letter",
-            adapter=self.name,
-            topic=message.topic(),
-            partition=message.partition(),
-            offset=message.offset(),
-            error=type(cause).__name__,
-            reason=str(cause),
-        )
-        original = message.headers() or []
-        headers: Headers = list(original.items() if isinstance(original, dict) else original)
-        headers += [
-            ("govbus_dlq_adapter", self.name.encode()),
-            ("govbus_dlq_topic", str(message.topic()).encode()),
-            ("govbus_dlq_partition", str(message.partition()).encode()),
-            ("govbus_dlq_offset", str(message.offset()).encode()),
-            ("govbus_dlq_error", type(cause).__name__.encode()),
-            ("govbus_dlq_reason", str(cause).encode()),
-        ]
-        producer.produce(self.dlq, key=message.key(), value=message.value(), headers=headers)
-
 
 def _in_time_order(records: list[Message]) -> list[Message]:
     """The batch merged by Kafka timestamp across partitions, each partition's records in their own order."""
@@ -446,8 +373,3 @@ def _header(message: Message, name: str) -> str | None:
         if key == name and value is not None:
             return value.decode() if isinstance(value, bytes) else str(value)
     return None
-
-
-def _highest_classification(kind: EventType) -> str:
-    """The CloudEvents ``dataclassification`` of an event type: the highest classification of its fields."""
-    return max(kind.classifications().values(), key=CLASSIFICATIONS.index)
