@@ -74,7 +74,7 @@ from confluent_kafka import (
 )
 
 from bus.errors import ConfigurationError, PublishError, SchemaNotFoundError, SerializationError
-from bus.kafka_config import KafkaConnection
+from bus.kafka_config import KafkaConnection, missing_topics
 from consumers.decoder import EventDecoder
 from consumers.dlq import dlq_topic
 from consumers.reactions.core import ReactionRules, react
@@ -208,12 +208,13 @@ class ReactionAdapter(Generic[S]):
 
     def _committed(self, consumer: Consumer) -> dict[Place, int]:
         """The group's committed offset of every input partition (negative: none yet)."""
-        metadata = consumer.list_topics(timeout=TXN_TIMEOUT_S)
-        missing = [t for t in [*self.topics, self.dlq] if t not in metadata.topics]
+        bootstrap = self._connection.bootstrap_servers
+        missing = missing_topics(consumer, [*self.topics, self.dlq], bootstrap, TXN_TIMEOUT_S)
         if missing:
             raise ConfigurationError(
                 f"{self.name}: topics {', '.join(missing)} do not exist (`govbus topics create` creates them)"
             )
+        metadata = consumer.list_topics(timeout=TXN_TIMEOUT_S)
         partitions = [
             TopicPartition(topic, partition)
             for topic in self.topics
