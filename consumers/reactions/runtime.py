@@ -45,8 +45,9 @@ Decisions worth knowing:
   partition's own order kept), so a death and a decision the agency published about the same moment are seen
   in the order they were published. Across batches the topics are read side by side: a suspension finance
   published just before a death but read after it (its topic lagging) leaves the benefit suspended twice, the
-  second time for the death. Otherwise the order in which the topics are read changes nothing: a grant read
-  after the death is suspended with the same event id as one read before it.
+  second time for the death (the benefits read model, ``consumers.projections.finance``, keeps the first).
+  Otherwise the order in which the topics are read changes nothing: a grant read after the death is suspended
+  with the same event id as one read before it.
 - **Bad input** (a record that cannot be decoded, or lacks its CloudEvents headers) goes to ``{name}.dlq``
   inside the same transaction, with its key, value and headers and ``govbus_dlq_*`` headers naming its origin
   and cause. The input topics and the DLQ topic must exist before the adapter starts.
