@@ -43,8 +43,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus.kafka_config import KafkaConnection
+from bus.workers import balance, run_forked
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
+from consumers.lag import measure_lag
 from consumers.runtime import ReadModelRunner, RunStats
 from consumers.stores import Store
 from producers.publisher import Publisher
@@ -73,6 +75,8 @@ class Wiring:
     store_for: Callable[[str], Store]
     """The store of a read-model URL."""
     decoder: Callable[[], EventDecoder]
+    forked: Callable[[], Wiring]
+    """The same wiring with clients of its own, for a forked worker process (clients never cross a fork)."""
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,10 @@ class Report:
 class ConsumeBench:
     """Publishes the workloads and measures the passes, on one broker and one registry."""
 
-    def __init__(self, wiring: Wiring, adapters: Sequence[str]) -> None:
+    def __init__(self, wiring: Wiring, adapters: Sequence[str], workers: int = 1) -> None:
         self.wiring = wiring
         self.adapters = list(adapters)
+        self.workers = max(1, workers)
         self.run_id = uuid.uuid4().hex[:8]
         self._topics: list[str] = []
 
@@ -154,19 +159,19 @@ class ConsumeBench:
             progress(f"publishing {size} simulated events of every agency")
             self.publish(prefix, size)
             passes[size] = {}
+            groups = self.groups(prefix, f"sqlite:///{folder}/n{size}.sqlite")
             if size == events:
-                progress("baseline: decode and upsert into SQLite, no tracking")
-                passes[size]["baseline"] = self.baseline(prefix, folder / f"baseline-{size}.sqlite")
+                progress(f"baseline: decode and upsert into SQLite, no tracking, in {len(groups)} processes")
+                passes[size]["baseline"] = self.baseline(prefix, folder / f"baseline-{size}.sqlite", groups)
             for kind, url in (
                 ("sqlite", f"sqlite:///{folder}/n{size}.sqlite"),
                 ("postgres", postgres_database(f"bench_{size}")),
             ):
-                progress(f"{kind}: {len(self.adapters)} adapters, exactly once, until caught up")
-                store = self.wiring.store_for(url)
-                try:
-                    passes[size][kind] = self.project(prefix, store)
-                finally:
-                    store.close()
+                progress(
+                    f"{kind}: {len(self.adapters)} adapters in {len(groups)} processes, exactly once, "
+                    "until caught up"
+                )
+                passes[size][kind] = self.project(prefix, url, groups)
         progress(f"latency: {' and '.join(E2E_ADAPTERS)} at {rate:g} events/s for {seconds:g}s")
         store = self.wiring.store_for(f"sqlite:///{folder}/e2e.sqlite")
         try:
@@ -201,14 +206,34 @@ class ConsumeBench:
 
     # -- passes ---------------------------------------------------------------------------------
 
-    def project(self, prefix: str, store: Store) -> Pass:
-        """Every adapter into ``store`` until caught up, each in its own thread."""
-        work: dict[str, Callable[[threading.Event], int]] = {}
-        for name in self.adapters:
-            work[name] = functools.partial(_run_counted, self.wiring.runner_for(prefix, name, store))
-        return _threads(work)
+    def groups(self, prefix: str, empty_store_url: str) -> list[list[str]]:
+        """The adapters split over the worker processes by backlog, as ``govbus consume`` splits them."""
+        store = self.wiring.store_for(empty_store_url)
+        try:
+            models = [build_read_model(name) for name in self.adapters]
+            lags = measure_lag(self.wiring.connection, store, models, prefix)
+        finally:
+            store.close()
+        return balance({lag.adapter: lag.total for lag in lags}, self.workers)
 
-    def baseline(self, prefix: str, path: Path) -> Pass:
+    def project(self, prefix: str, url: str, groups: list[list[str]]) -> Pass:
+        """Every adapter into the store at ``url`` until caught up: a thread each, in the worker processes."""
+
+        def group(adapters: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+            wiring = self.wiring.forked()
+            store = wiring.store_for(url)
+            try:
+                work: dict[str, Callable[[threading.Event], int]] = {}
+                for name in adapters:
+                    work[name] = functools.partial(_run_counted, wiring.runner_for(prefix, name, store))
+                part = _threads(work)
+            finally:
+                store.close()
+            return part.records, part.seconds
+
+        return _forked(groups, group)
+
+    def baseline(self, prefix: str, path: Path, groups: list[list[str]]) -> Pass:
         """Every adapter's records decoded and upserted into SQLite at ``path``, without tracking."""
         connection = sqlite3.connect(path, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
@@ -217,17 +242,25 @@ class ConsumeBench:
         for topic in topics:
             connection.execute(f'CREATE TABLE IF NOT EXISTS "{topic}" (key TEXT PRIMARY KEY, data TEXT)')
         connection.close()
-        work: dict[str, Callable[[threading.Event], int]] = {}
-        for name in self.adapters:
-            work[name] = functools.partial(self._baseline_adapter, prefix, name, path)
-        return _threads(work)
 
-    def _baseline_adapter(self, prefix: str, adapter: str, path: Path, _: threading.Event) -> int:
+        def group(adapters: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+            wiring = self.wiring.forked()
+            work: dict[str, Callable[[threading.Event], int]] = {}
+            for name in adapters:
+                work[name] = functools.partial(self._baseline_adapter, wiring, prefix, name, path)
+            part = _threads(work)
+            return part.records, part.seconds
+
+        return _forked(groups, group)
+
+    def _baseline_adapter(
+        self, wiring: Wiring, prefix: str, adapter: str, path: Path, _: threading.Event
+    ) -> int:
         topics = [prefix + t for t in build_read_model(adapter).topics]
-        decoder = self.wiring.decoder()
+        decoder = wiring.decoder()
         connection = sqlite3.connect(path, timeout=60, isolation_level=None)
         connection.execute("PRAGMA synchronous=NORMAL")
-        consumer = Consumer(self.wiring.connection.consumer(group_id=f"bench.{self.run_id}.baseline"))
+        consumer = Consumer(wiring.connection.consumer(group_id=f"bench.{self.run_id}.baseline"))
         try:
             remaining = _assign_from_beginning(consumer, topics)
             consumed = 0
@@ -367,6 +400,21 @@ def _guarded(
     except BaseException as exc:
         failures.append(exc)
         stop.set()
+
+
+def _forked(
+    groups: list[list[str]], group: Callable[[list[str]], tuple[dict[str, int], dict[str, float]]]
+) -> Pass:
+    """Run each group of adapters in a forked process; the wall time is the parent's, forks included."""
+    started = time.perf_counter()
+    parts = run_forked({", ".join(adapters): functools.partial(group, adapters) for adapters in groups})
+    wall = time.perf_counter() - started
+    records: dict[str, int] = {}
+    seconds: dict[str, float] = {}
+    for part_records, part_seconds in parts.values():
+        records.update(part_records)
+        seconds.update(part_seconds)
+    return Pass(records=records, seconds=seconds, wall_s=wall)
 
 
 def _threads(work: dict[str, Callable[[threading.Event], int]]) -> Pass:

@@ -7,12 +7,13 @@ one whose group never committed; the end offset is the partition's high watermar
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from bus.errors import ConfigurationError
+from bus.errors import ConfigurationError, KafkaUnavailableError
 from bus.kafka_config import KafkaConnection, missing_topics
 from consumers.readmodel import ReadModel
 from consumers.stores import Store
@@ -69,8 +70,8 @@ def measure_lag(
         watermarks: dict[tuple[str, int], tuple[int, int]] = {}
         for topic in topics:
             for partition in sorted(metadata[topic].partitions):
-                watermarks[(topic, partition)] = consumer.get_watermark_offsets(
-                    TopicPartition(topic, partition), timeout=timeout_s, cached=False
+                watermarks[(topic, partition)] = _watermarks(
+                    consumer, TopicPartition(topic, partition), connection.bootstrap_servers, timeout_s
                 )
     finally:
         consumer.close()
@@ -87,3 +88,31 @@ def measure_lag(
                     rows.append(PartitionLag(topic, partition, last, high, max(high - following, 0)))
         result.append(AdapterLag(model.name, tuple(rows)))
     return result
+
+
+_LEADER_MOVING = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._TIMED_OUT,
+    }
+)
+"""Answers a partition gives while its leader is being elected (a topic created a moment ago)."""
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, bootstrap: str, timeout_s: float) -> tuple[int, int]:
+    """A partition's (low, high) watermarks, asked again while its leader moves, until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in _LEADER_MOVING or time.monotonic() > deadline:
+                raise KafkaUnavailableError(
+                    f"Kafka at {bootstrap} gave no end offset of {tp.topic}[{tp.partition}]: {error.str()}",
+                    bootstrap,
+                ) from exc
+            time.sleep(0.1)

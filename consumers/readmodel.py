@@ -131,16 +131,48 @@ class MemoryRows:
 _MISSING = object()
 
 
+class RowCache:
+    """Rows a runner keeps between its batches (``None``: known to be absent), table by table.
+
+    Valid only while nobody else writes the tables (the runner checks the store's generation);
+    :meth:`clear` forgets everything.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        """How many rows may be kept; beyond it, :meth:`trim` forgets them all."""
+        self._tables: dict[str, dict[Key, Row | None]] = {}
+
+    def table(self, name: str) -> dict[Key, Row | None]:
+        """The kept rows of table ``name`` (a working set adds to this dict)."""
+        return self._tables.setdefault(name, {})
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self._tables.values())
+
+    def clear(self) -> None:
+        """Forget every row."""
+        self._tables.clear()
+
+    def trim(self) -> None:
+        """Forget every row when more than :attr:`limit` are kept (the next batches load them again)."""
+        if len(self) > self.limit:
+            self.clear()
+
+
 class WorkingSet:
     """The rows one batch reads and writes, with each event's changes staged until it is accepted."""
 
-    def __init__(self, source: RowSource, tables: Iterable[Table]) -> None:
+    def __init__(self, source: RowSource, tables: Iterable[Table], known: RowCache | None = None) -> None:
+        """``known``: rows kept from earlier batches that are still the stored ones (see :class:`RowCache`);
+        the rows this batch loads and accepts are added to it."""
         self._source = source
         self.tables = {t.name: t for t in tables}
-        self._loaded: dict[str, dict[Key, Row | None]] = {name: {} for name in self.tables}
+        cache = RowCache() if known is None else known
+        self._loaded: dict[str, dict[Key, Row | None]] = {name: cache.table(name) for name in self.tables}
         self._dirty: dict[str, set[Key]] = {name: set() for name in self.tables}
         self._staged: dict[tuple[str, Key], Row | None] = {}
-        self._selected: set[tuple[str, str, Any]] = set()  # the lookups already asked of the source
+        self._selected: dict[tuple[str, str, Any], list[Key]] = {}  # the lookups already asked of the source
         self._event: DecodedEvent | None = None
         self._provenance: Row = {}
         # put() is every projection's hot path: each column's class is looked up once per table.
@@ -203,11 +235,14 @@ class WorkingSet:
     def find(self, table: str, column: str, value: Any) -> list[Row]:
         """Copies of the rows of ``table`` whose ``column`` equals ``value``, sorted by key."""
         spec = self.tables[table]
-        if (table, column, value) not in self._selected:
-            self._selected.add((table, column, value))
+        lookup = (table, column, value)
+        if lookup not in self._selected:
+            stored = self._selected[lookup] = []
             for row in self._source.select(spec, column, value):
-                self._loaded[table].setdefault(spec.key_of(row), row)
-        keys = {k for k, r in self._loaded[table].items() if r is not None and r.get(column) == value}
+                stored.append(spec.key_of(row))
+                self._loaded[table].setdefault(stored[-1], row)
+        # The stored matches, and whatever this batch changed: a row it changed may match now.
+        keys = {*self._selected[lookup], *self._dirty[table]}
         keys |= {k for (name, k), r in self._staged.items() if name == table and r is not None}
         found = [self._current(table, k) for k in sorted(keys, key=_sortable)]
         return [dict(r) for r in found if r is not None and r.get(column) == value]

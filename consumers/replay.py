@@ -73,6 +73,7 @@ def _replay_batch(
     refused: list[str] = []
     with store.transaction() as tx:
         claimed = store.claim_events(tx, model.name, [event.id for _, event in decoded])
+        store.advance_generation(tx, model.name)  # a running runner must not trust the rows it kept
         rows = WorkingSet(store.rows(tx), model.tables)
         rows.prefetch(hint for _, event in decoded for hint in model.prefetch(event))
         for letter, event in decoded:

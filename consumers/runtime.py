@@ -8,6 +8,15 @@ Exactly once into the read model, end to end:
   committed after the database commit, only so that standard tools show the group's lag);
 * a record at or below a stored position is skipped, and so is an event whose id the adapter already
   applied, wherever the copy comes from (an outbox relay shipping a row again, a re-publish, a replay);
+* a batch is decided in memory from one read snapshot (positions, applied ids, rows) and then
+  written in a short write transaction that first checks the adapter's generation: when another
+  writer committed in between (another process of the group during a rebalance, a replay, a
+  rebuild's swap), nothing is written and the batch is decided again on what is stored now. So the
+  store's writer lock (SQLite has one writer at a time) is held only for the writes, and adapters in
+  other processes project their batches meanwhile;
+* the rows a batch read and wrote stay in memory for the next batch (:class:`~consumers.readmodel.RowCache`)
+  as long as the store's generation of the adapter shows that only this runner wrote them: every
+  writer (a runner, ``govbus dlq replay``, the swap of a rebuild) advances it in its transaction;
 * when the stored positions moved under the runner (a rebuild swapped its tables in, or another
   process of the group applied a batch during a rebalance), it seeks to them and drops its batch.
 
@@ -39,7 +48,7 @@ from bus.kafka_config import KafkaConnection, missing_topics
 from consumers.decoder import EventDecoder
 from consumers.dlq import DeadLetters
 from consumers.events import DecodedEvent
-from consumers.readmodel import ReadModel, WorkingSet
+from consumers.readmodel import ReadModel, RowCache, WorkingSet
 from consumers.stores import Store
 from consumers.stores.base import StoreError, shadow_adapter
 
@@ -51,6 +60,8 @@ UNDECODABLE = (SerializationError, SchemaNotFoundError)
 IDLE_ASSIGNMENT_S = 10.0
 """How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
 TRANSIENT_RETRIES = 3
+CONFLICT_RETRIES = 20
+"""How often a batch is decided again when another writer of the adapter committed in between."""
 POLL_S = 0.2
 SESSION_TIMEOUT_MS = 10_000
 """How long the group waits for a silent member: a crashed consumer's partitions pass on after it.
@@ -85,6 +96,10 @@ def group_id(adapter: str, store: Store, topic_prefix: str = "") -> str:
     return f"govbus.{topic_prefix}{adapter}.{digest}"
 
 
+class _ConflictError(Exception):
+    """Another writer of the adapter committed between a batch's decision and its write."""
+
+
 @dataclass
 class _Outcome:
     """What one batch did, counted before it commits."""
@@ -92,10 +107,10 @@ class _Outcome:
     highest: dict[Place, int] = field(default_factory=dict)
     reseek: dict[Place, int] = field(default_factory=dict)
     applied: list[DecodedEvent] = field(default_factory=list)
-    refused_ids: list[str] = field(default_factory=list)
+    dead_letters: list[tuple[Message, Exception | None]] = field(default_factory=list)
+    """Records that go to the DLQ (undecodable, or refused by the model), with the cause."""
     skipped: int = 0
     duplicates: int = 0
-    dead: int = 0
 
 
 class ReadModelRunner:
@@ -126,6 +141,9 @@ class ReadModelRunner:
         self._group = group_id(self._adapter, store, topic_prefix)
         self._dead_letters = DeadLetters(connection, model.name, topic_prefix)
         self._expected: dict[Place, int | None] = {}
+        self._known = RowCache()
+        self._generation = -1
+        """The store generation of this runner's last committed batch (-1: none, or unknown)."""
         self.stats = RunStats()
         if not shadow:
             store.migrate(model.tables)
@@ -263,14 +281,31 @@ class ReadModelRunner:
                 decoded.append((message, self._decoder.decode(message), None))
             except UNDECODABLE as exc:
                 decoded.append((message, None, exc))
+        for _ in range(CONFLICT_RETRIES):
+            outcome, rows, generation = self._decide(records, decoded)
+            if self._commit(outcome, rows, generation):
+                break
+            log.info("projection.batch.conflict", adapter=self._adapter)
+        else:
+            raise StoreError(
+                f"the {self._adapter} rows kept changing under this batch ({CONFLICT_RETRIES} tries)",
+                transient=True,
+            )
+        self._count(outcome)
+        return [TopicPartition(t, p, o + 1) for (t, p), o in outcome.highest.items()], outcome.reseek
+
+    def _decide(
+        self, records: Sequence[Message], decoded: list[tuple[Message, DecodedEvent | None, Exception | None]]
+    ) -> tuple[_Outcome, WorkingSet, int]:
+        """Apply the batch in memory, reading from one snapshot; nothing is written yet."""
         store = self._store
         outcome = _Outcome()
-        with store.transaction() as tx:
-            # Claim first: on PostgreSQL this waits for any open batch of this adapter (another process
-            # during a rebalance), so the positions and rows read next are current.
-            claimed = store.claim_events(tx, self._adapter, [e.id for _, e, _ in decoded if e is not None])
-            used: set[str] = set()
-            stored = store.positions(self._adapter, tx)
+        with store.snapshot() as view:
+            generation = store.generation(view, self._adapter)
+            if generation != self._generation:  # someone else wrote the rows since our last batch
+                self._known.clear()
+            self._generation = -1  # until this batch commits, the kept rows include its uncommitted ones
+            stored = store.positions(self._adapter, view)
             outcome.reseek = self._moved_positions(stored, records)
             fresh: list[tuple[Message, Place, int, DecodedEvent | None, Exception | None]] = []
             for message, event, error in decoded:
@@ -280,26 +315,48 @@ class ReadModelRunner:
                     outcome.skipped += 1
                 else:
                     fresh.append((message, place, offset, event, error))
-            rows = WorkingSet(store.rows(tx, shadow=self._shadow), self.model.tables)
+            applied = store.applied_events(view, self._adapter, (e.id for *_, e, _ in fresh if e is not None))
+            used: set[str] = set()
+            rows = WorkingSet(store.rows(view, shadow=self._shadow), self.model.tables, self._known)
             rows.prefetch(hint for *_, e, _ in fresh if e is not None for hint in self.model.prefetch(e))
             for message, place, offset, event, error in fresh:
                 outcome.highest[place] = offset
                 if event is None:
-                    self._dead_letter(message, error, outcome)
-                elif event.id not in claimed or event.id in used:  # a second copy in this batch too
+                    outcome.dead_letters.append((message, error))
+                elif event.id in applied or event.id in used:  # a second copy in this batch too
                     outcome.duplicates += 1
                 else:
                     used.add(event.id)
                     self._apply(rows, message, event, outcome)
-            # Only what this batch applied stays claimed: a skipped event (read again after a reseek) or a
-            # refused one (`govbus dlq replay` after a fix) must be able to apply later.
-            store.release_events(tx, self._adapter, [*(claimed - used), *outcome.refused_ids])
-            store.write(tx, rows.changes(), shadow=self._shadow)
-            if not self._shadow:
-                self._dead_letters.flush()
-            store.record_positions(tx, self._adapter, outcome.highest)
-        self._count(outcome)
-        return [TopicPartition(t, p, o + 1) for (t, p), o in outcome.highest.items()], outcome.reseek
+        return outcome, rows, generation
+
+    def _commit(self, outcome: _Outcome, rows: WorkingSet, generation: int) -> bool:
+        """Write what :meth:`_decide` decided, unless another writer changed the adapter's rows since.
+
+        Returns False (nothing written, kept rows forgotten) when the generation moved: the batch is
+        decided again on what is stored now. Only the write takes the store's writer lock, so the
+        adapters of other processes decide their batches meanwhile.
+        """
+        store = self._store
+        ids = [event.id for event in outcome.applied]
+        try:
+            with store.transaction() as tx:
+                claimed = store.claim_events(tx, self._adapter, ids)
+                current = store.advance_generation(tx, self._adapter)
+                if current != generation + 1 or len(claimed) != len(ids):
+                    raise _ConflictError
+                store.write(tx, rows.changes(), shadow=self._shadow)
+                for message, cause in outcome.dead_letters:
+                    self._dead_letter(message, cause)
+                if outcome.dead_letters and not self._shadow:
+                    self._dead_letters.flush()
+                store.record_positions(tx, self._adapter, outcome.highest)
+        except _ConflictError:
+            self._known.clear()
+            return False
+        self._generation = current
+        self._known.trim()
+        return True
 
     def _moved_positions(self, stored: dict[Place, int], records: Sequence[Message]) -> dict[Place, int]:
         """Partitions whose stored position is not where this runner left it: seek there, drop the batch."""
@@ -316,8 +373,7 @@ class ReadModelRunner:
             self.model.apply(rows, event)
         except ProjectionError as exc:
             rows.rollback()
-            outcome.refused_ids.append(event.id)
-            self._dead_letter(message, exc, outcome)
+            outcome.dead_letters.append((message, exc))
         except Exception:
             log.error(
                 "projection.bug",
@@ -343,14 +399,13 @@ class ReadModelRunner:
         stats.applied += len(outcome.applied)
         stats.skipped += outcome.skipped
         stats.duplicates += outcome.duplicates
-        stats.dead_lettered += outcome.dead
+        stats.dead_lettered += len(outcome.dead_letters)
         stats.batches += 1
         stats.positions.update(outcome.highest)
         now = time.time()
         stats.committed_at = [(event, now) for event in outcome.applied]
 
-    def _dead_letter(self, message: Message, cause: Exception | None, outcome: _Outcome) -> None:
-        outcome.dead += 1
+    def _dead_letter(self, message: Message, cause: Exception | None) -> None:
         log.warning(
             "projection.dead_letter",
             adapter=self._adapter,

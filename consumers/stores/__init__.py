@@ -1,6 +1,6 @@
 """Read-model stores: SQLite (the embedded default) and PostgreSQL behind one :class:`Store` port.
 
-A store keeps three things that change together, in one transaction per batch:
+A store keeps four things that change together, in one transaction per batch:
 
 * the read models' **tables**, created from :class:`~consumers.readmodel.Table` specs by
   :meth:`Store.migrate`, read through :meth:`Store.rows` (a :class:`~consumers.readmodel.RowSource`)
@@ -8,7 +8,9 @@ A store keeps three things that change together, in one transaction per batch:
 * each adapter's **positions**, the last applied offset per topic and partition
   (:meth:`Store.record_positions` never moves one back);
 * each adapter's **applied event ids** (:meth:`Store.claim_events`), so that a copy of an event with
-  a known id is skipped wherever it comes from: an outbox re-ship, a re-publish, a replay.
+  a known id is skipped wherever it comes from: an outbox re-ship, a re-publish, a replay;
+* each adapter's **generation** (:meth:`Store.advance_generation`), a count of the transactions that
+  wrote its rows, by which a runner knows whether the rows it kept in memory are still current.
 
 A rebuild fills ``{table}__rebuild`` copies (:meth:`Store.shadow`, then ``rows``/``write`` with
 ``shadow=True`` and positions and event ids under :func:`shadow_adapter`) and :meth:`Store.swap`

@@ -118,14 +118,32 @@ class Store(Protocol):
     def claim_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> set[str]:
         """Record ``event_ids`` as applied by ``adapter`` inside ``tx``; returns those not seen before.
 
-        Call it first in a batch, before loading rows: it also waits for any other open batch of
-        ``adapter`` (another process during a rebalance), so the rows loaded next are current and an
-        id that batch claimed is seen here as applied once it commits (or new, if it rolls back).
+        Call it first in a write transaction: it also waits for any other open write transaction of
+        ``adapter`` (another process during a rebalance), so what is read next is current and an id
+        that transaction claimed is seen here as applied once it commits (or new, if it rolls back).
         """
         ...
 
     def release_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> None:
         """Forget, inside ``tx``, that ``adapter`` applied these ids (the model refused those events)."""
+        ...
+
+    def applied_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` that ``adapter`` applied already (read only; ``tx`` may be a snapshot)."""
+        ...
+
+    def generation(self, tx: Transaction, adapter: str) -> int:
+        """How many write transactions changed ``adapter``'s rows (0: none); ``tx`` may be a snapshot."""
+        ...
+
+    def advance_generation(self, tx: Transaction, adapter: str) -> int:
+        """Count one more write transaction of ``adapter``'s tables inside ``tx``; returns the new count.
+
+        Every writer of an adapter's rows calls it (after :meth:`claim_events`): the runner, a replay
+        of dead letters, and a swap of rebuilt tables. A writer that read the count as ``n`` before
+        deciding what to write and gets ``n + 1`` here knows nobody else changed the adapter's rows,
+        positions or event ids in between: what it decided on is still what is stored.
+        """
         ...
 
     def shadow(self, tables: Iterable[Table], adapter: str) -> None:

@@ -224,14 +224,43 @@ class SqlStore(ABC):
             [(adapter, topic, partition, offset) for (topic, partition), offset in positions.items()],
         )
 
+    def generation(self, tx: Transaction, adapter: str) -> int:
+        """How many write transactions changed ``adapter``'s rows (0: none)."""
+        found = tx.execute(f"SELECT generation FROM {sql.GENERATIONS_TABLE} WHERE adapter = ?", (adapter,))
+        row = found.fetchone()
+        return 0 if row is None else int(row[0])
+
+    def applied_events(self, tx: Transaction, adapter: str, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` that ``adapter`` applied already."""
+        wanted = list(dict.fromkeys(event_ids))
+        seen: set[str] = set()
+        for part in sql.chunks(wanted, sql.MAX_LISTED):
+            found = tx.execute(
+                f"SELECT event_id FROM {sql.EVENTS_TABLE} WHERE adapter = ? "
+                f"AND event_id IN ({', '.join('?' for _ in part)})",
+                (adapter, *part),
+            )
+            seen.update(row[0] for row in found.fetchall())
+        return seen
+
+    def advance_generation(self, tx: Transaction, adapter: str) -> int:
+        """Count one more write transaction of ``adapter``'s tables; returns the new count."""
+        tx.execute(
+            f"INSERT INTO {sql.GENERATIONS_TABLE} (adapter, generation) VALUES (?, 1) "
+            f"ON CONFLICT (adapter) DO UPDATE SET generation = {sql.GENERATIONS_TABLE}.generation + 1",
+            (adapter,),
+        )
+        return self.generation(tx, adapter)
+
     def _move_tracking(self, tx: Transaction, source: str, target: str) -> None:
-        """Replace ``target``'s positions and claimed event ids by ``source``'s."""
+        """Replace ``target``'s positions and claimed event ids by ``source``'s; its rows changed."""
         for table in (sql.POSITIONS_TABLE, sql.EVENTS_TABLE):
             tx.execute(f"DELETE FROM {table} WHERE adapter = ?", (target,))
             tx.execute(f"UPDATE {table} SET adapter = ? WHERE adapter = ?", (target, source))
+        self.advance_generation(tx, target)
 
     def _forget_tracking(self, tx: Transaction, adapter: str) -> None:
-        for table in (sql.POSITIONS_TABLE, sql.EVENTS_TABLE):
+        for table in (sql.POSITIONS_TABLE, sql.EVENTS_TABLE, sql.GENERATIONS_TABLE):
             tx.execute(f"DELETE FROM {table} WHERE adapter = ?", (adapter,))
 
 
@@ -253,11 +282,13 @@ class _StoredRows:
 
 
 def internal_tables(int_type: str, extra: str = "") -> list[str]:
-    """DDL of the positions and applied-event tables (``extra`` ends the second, e.g. WITHOUT ROWID)."""
+    """DDL of the positions, applied-event and generation tables (``extra`` ends the second)."""
     return [
         f"CREATE TABLE IF NOT EXISTS {sql.POSITIONS_TABLE} (adapter TEXT NOT NULL, topic TEXT NOT NULL, "
         f'partition {int_type} NOT NULL, "offset" {int_type} NOT NULL, '
         "PRIMARY KEY (adapter, topic, partition))",
         f"CREATE TABLE IF NOT EXISTS {sql.EVENTS_TABLE} (adapter TEXT NOT NULL, event_id TEXT NOT NULL, "
         f"PRIMARY KEY (adapter, event_id)){extra}",
+        f"CREATE TABLE IF NOT EXISTS {sql.GENERATIONS_TABLE} (adapter TEXT NOT NULL PRIMARY KEY, "
+        f"generation {int_type} NOT NULL)",
     ]

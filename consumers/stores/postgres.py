@@ -241,6 +241,17 @@ class PostgresStore(SqlStore):
 
     # -- event ids, rebuilds, dumps ----------------------------------------------------------------
 
+    def applied_events(self, tx: Any, adapter: str, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` that ``adapter`` applied already (one statement, the ids as an array)."""
+        wanted = list(dict.fromkeys(event_ids))
+        if not wanted:
+            return set()
+        found = tx.execute(
+            f"SELECT event_id FROM {sql.EVENTS_TABLE} WHERE adapter = ? AND event_id = ANY(?::text[])",
+            (adapter, wanted),
+        )
+        return {row[0] for row in found.fetchall()}
+
     def claim_events(self, tx: Any, adapter: str, event_ids: Iterable[str]) -> set[str]:
         """Record the ids as applied by ``adapter`` in ``tx``; returns the ids it had not applied before.
 

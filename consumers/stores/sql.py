@@ -37,7 +37,11 @@ MAX_NAME = 63  # PostgreSQL truncates longer identifiers, which could make two i
 
 POSITIONS_TABLE = "govbus_positions"
 EVENTS_TABLE = "govbus_applied_events"
-INTERNAL_TABLES = frozenset({POSITIONS_TABLE, EVENTS_TABLE})
+GENERATIONS_TABLE = "govbus_generations"
+INTERNAL_TABLES = frozenset({POSITIONS_TABLE, EVENTS_TABLE, GENERATIONS_TABLE})
+
+MAX_LISTED = 998
+"""Values listed in one ``IN (...)`` with one more parameter: under the 999 of SQLite builds before 3.32."""
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]

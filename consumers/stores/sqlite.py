@@ -1,8 +1,9 @@
 """The embedded read-model store: one SQLite file in WAL mode.
 
-One writer at a time (``BEGIN IMMEDIATE``, and a lock among the threads of one process; a second
-writer waits up to :data:`BUSY_TIMEOUT_S`) and any number of readers in other threads or processes,
-whose snapshots never block the writer and are never blocked by it. Each thread gets its own
+One writer at a time (``BEGIN IMMEDIATE``, a lock among the threads of one process and a lock file
+``{file}-writer.lock`` among processes; a second writer waits up to :data:`BUSY_TIMEOUT_S`) and any
+number of readers in other threads or processes, whose snapshots never block the writer and are
+never blocked by it. Each thread gets its own
 connection. ``synchronous=NORMAL``: a power cut may lose the last transactions, but never half of one,
 and the positions are in the same file as the rows, so the consumer simply applies the lost events
 again.
@@ -10,8 +11,11 @@ again.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -26,6 +30,7 @@ BUSY_TIMEOUT_S = 30.0
 # SQLite builds before 3.32 allow 999 parameters per statement; stay under that everywhere.
 MAX_PARAMETERS = 999
 FETCH_SIZE = 2000
+LOCK_POLL_S = 0.001
 
 
 class SqliteTransaction:
@@ -56,6 +61,11 @@ class SqliteStore(SqlStore):
         # of up to 100 ms, which made a batch wait far longer than the writer before it took.
         self._writer = threading.Lock()
         super().__init__(f"sqlite:///{path}")
+        try:
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._lock_file = os.open(f"{self.path}-writer.lock", flags, 0o600)
+        except OSError as exc:
+            raise StoreError(f"read-model store {self.where}: {exc.strerror}", self.where) from exc
         with self.transaction() as tx:
             for statement in internal_tables("INTEGER", " WITHOUT ROWID"):
                 tx.execute(statement, None)
@@ -78,6 +88,13 @@ class SqliteStore(SqlStore):
             connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
+    def close(self) -> None:
+        """Close every connection and the writers' lock file."""
+        super().close()
+        if self._lock_file >= 0:
+            os.close(self._lock_file)
+            self._lock_file = -1
+
     def _close_connection(self, connection: Any) -> None:
         with suppress(sqlite3.Error):
             connection.close()
@@ -95,13 +112,40 @@ class SqliteStore(SqlStore):
                 transient=True,
             )
         try:
-            with self._errors():
-                connection.execute("BEGIN IMMEDIATE")
-            with self._errors(), self._rollback_on_error(connection):
-                yield SqliteTransaction(connection)
-                connection.execute("COMMIT")
+            with self._file_lock():
+                with self._errors():
+                    connection.execute("BEGIN IMMEDIATE")
+                with self._errors(), self._rollback_on_error(connection):
+                    yield SqliteTransaction(connection)
+                    connection.execute("COMMIT")
         finally:
             self._writer.release()
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """The writers of other processes take turns here (``{file}-writer.lock``), as threads do above.
+
+        SQLite's own wait for a busy database sleeps in steps of up to 100 ms; a writer polling this
+        lock every millisecond takes the database within a millisecond of the last writer's commit.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"read-model store {self.where}: another process kept writing for "
+                        f"{BUSY_TIMEOUT_S:g}s",
+                        self.where,
+                        transient=True,
+                    ) from None
+                time.sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def snapshot(self) -> Iterator[SqliteTransaction]:
@@ -182,14 +226,7 @@ class SqliteStore(SqlStore):
         SQLite has one writer at a time, so no other transaction can claim an id in between.
         """
         wanted = list(dict.fromkeys(event_ids))
-        seen: set[str] = set()
-        for part in sql.chunks(wanted, MAX_PARAMETERS - 1):
-            found = tx.execute(
-                f"SELECT event_id FROM {sql.EVENTS_TABLE} WHERE adapter = ? "
-                f"AND event_id IN ({', '.join('?' for _ in part)})",
-                (adapter, *part),
-            )
-            seen.update(row[0] for row in found.fetchall())
+        seen = self.applied_events(tx, adapter, wanted)
         new = [event_id for event_id in wanted if event_id not in seen]
         tx.executemany(
             f"INSERT INTO {sql.EVENTS_TABLE} (adapter, event_id) VALUES (?, ?)",

@@ -62,6 +62,13 @@ def register(commands: Any) -> None:
     consume.add_argument(
         "--seconds", type=float, default=10.0, help="how long latency is measured (default 10)"
     )
+    consume.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes the adapters are spread over, as govbus consume does (default: CPU cores)",
+    )
     consume.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     consume.set_defaults(handler=run_consume)
 
@@ -162,8 +169,8 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     from schemas.catalog import load_catalog  # noqa: PLC0415
     from schemas.registry_client import RegistryClient  # noqa: PLC0415
 
-    if args.events <= 0 or args.rate <= 0 or args.seconds <= 0:
-        raise ConfigurationError("--events, --rate and --seconds must be positive")
+    if args.events <= 0 or args.rate <= 0 or args.seconds <= 0 or args.workers <= 0:
+        raise ConfigurationError("--events, --rate, --seconds and --workers must be positive")
     try:
         postgres = PostgresServer()
     except PostgresUnavailableError as exc:
@@ -188,8 +195,9 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
             RegistryClient(registry_url) as registry,
             tempfile.TemporaryDirectory(prefix="govbus-bench-") as folder,
         ):
-            bench = ConsumeBench(
-                Wiring(
+
+            def wiring(registry: RegistryClient) -> Wiring:
+                return Wiring(
                     connection=build_connection(settings, "govbus-bench"),
                     catalog=catalog,
                     create_topics=create_topics,
@@ -201,9 +209,10 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
                     ),
                     store_for=lambda url: build_store(prefixed("", url)),
                     decoder=lambda: EventDecoder(registry, catalog),
-                ),
-                list(ADAPTERS),
-            )
+                    forked=lambda: wiring(RegistryClient(registry_url)),
+                )
+
+            bench = ConsumeBench(wiring(registry), list(ADAPTERS), args.workers)
             say("starting a throwaway PostgreSQL")
             postgres.start()
             try:
@@ -278,6 +287,7 @@ def _consume_summary(
             str(size): {kind: round(passes[kind].wall_s, 2) for kind in ("sqlite", "postgres")}
             for size, passes in report.passes.items()
         },
+        "workers": args.workers,
         "e2e_rate_per_s": latency.rate_per_s,
         "e2e_seconds": args.seconds,
         "e2e_samples": len(latency.samples),

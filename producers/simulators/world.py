@@ -32,6 +32,7 @@ DAY = 86_400
 OPENING = 9 * 3600
 OFFICE_HOURS = 9 * 3600
 OFFICE_YEAR = 261 * OFFICE_HOURS
+_EPOCH_MS = int(EPOCH.timestamp() * 1000)
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 Arrival = Literal["onboarded", "born", "immigrated"]
@@ -216,16 +217,19 @@ class World:
         return random.Random(f"{self._seed}:{name}")
 
     def emit(self, event_type: str, data: dict[str, Any]) -> str:
-        """Record an event now and return its id.
+        """Record an event now and return its id: a version 7 UUID of the simulated time.
 
-        Each event type draws its ids from a stream of its own: ids then never depend on which
-        other types were simulated, and drawing them leaves the world's generator untouched.
+        Each event type draws the random part of its ids from a stream of its own: ids then never
+        depend on which other types were simulated, and drawing them leaves the world's generator
+        untouched. The time part (milliseconds since 1970, as RFC 9562 lays out version 7) makes ids
+        grow with time, as the SDK's do, so a consumer's index of applied ids grows at its end.
         """
         bits = self._ids.get(event_type)
         if bits is None:
             bits = self._ids[event_type] = self.stream(event_type).getrandbits
-        h = bits(128).to_bytes(16).hex()
-        event_id = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        t = f"{_EPOCH_MS + int(self.now * 1000):012x}"
+        h = bits(80).to_bytes(10).hex()
+        event_id = f"{t[:8]}-{t[8:]}-7{h[1:4]}-{_VARIANT[h[4]]}{h[5:8]}-{h[8:]}"
         if event_type in self._selected:
             # ``self.time`` inlined: this is the hottest line of a run.
             if self._time_at != self.now:

@@ -1,0 +1,154 @@
+"""Pieces of work in processes of their own, forked, so that a machine's cores share them.
+
+Python runs one thread at a time per process: adapters in threads of one process share a single
+core. :func:`run_forked` forks one process per piece of work instead, waits for all of them and
+returns each one's result. It forks, so it must be called before the calling process starts threads
+or opens clients it would hand down (a librdkafka client, a database connection): each child builds
+its own.
+
+When a child fails (raises, or dies without a result), the others are stopped (SIGTERM, which the
+work is expected to treat as "stop now": the consumer adapters finish their batch and close) and the
+failure is raised in the parent as :class:`WorkerError`, naming the piece of work and its error.
+SIGINT and SIGTERM sent to the parent are passed on to every child.
+
+:func:`balance` splits weighted names into groups of about equal weight (largest first, each into the
+lightest group), so that a process is not left with all the heavy work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection, wait
+from types import FrameType
+from typing import Any, TypeVar
+
+from bus.errors import GovbusError
+
+T = TypeVar("T")
+
+STOP_GRACE_S = 30.0
+"""How long stopped children may take to finish before they are killed."""
+
+
+class WorkerError(GovbusError):
+    """A piece of work failed in its process."""
+
+    def __init__(self, name: str, message: str, exit_code: int | None = None) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.exit_code = exit_code
+
+
+def balance(weights: Mapping[str, int], groups: int) -> list[list[str]]:
+    """Split the names into at most ``groups`` non-empty groups of about equal total weight.
+
+    Greedy: the heaviest name first, each into the group with the least weight so far (of two as
+    light, the one with fewer names). Names keep their given order within a group.
+    """
+    count = max(1, min(groups, len(weights)))
+    totals = [0] * count
+    members: list[list[str]] = [[] for _ in range(count)]
+    order = {name: index for index, name in enumerate(weights)}
+    for name in sorted(weights, key=lambda n: (-max(weights[n], 0), order[n])):
+        lightest = min(range(count), key=lambda i: (totals[i], len(members[i])))
+        totals[lightest] += max(weights[name], 0)
+        members[lightest].append(name)
+    return [sorted(group, key=order.__getitem__) for group in members if group]
+
+
+def run_forked(work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
+    """Run each piece of work in a forked process; return the results by name (they must pickle)."""
+    context = multiprocessing.get_context("fork")
+    children: dict[str, tuple[Any, Connection]] = {}
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    stopping = False
+
+    def forward(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process, _connection in children.values():
+            if process.pid is not None and process.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signum)
+
+    try:
+        for name, job in work.items():
+            receiver, sender = context.Pipe(duplex=False)
+            process = context.Process(target=_child, args=(job, sender), name=name, daemon=False)
+            process.start()
+            sender.close()
+            children[name] = (process, receiver)
+        for signum in previous:
+            signal.signal(signum, forward)
+        return _collect(children, lambda: stopping)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _stop(children)
+
+
+def _child(job: Callable[[], Any], sender: Connection) -> None:
+    """In the child: run the job and send back ("ok", result) or ("error", message)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    try:
+        result = job()
+    except BaseException as exc:  # everything goes back to the parent, which decides
+        sender.send(("error", _describe(exc)))
+        sender.close()
+        os._exit(1)  # no atexit handlers or buffered output of the parent's copy run twice
+    sender.send(("ok", result))
+    sender.close()
+    os._exit(0)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GovbusError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _collect(children: dict[str, tuple[Any, Connection]], stopping: Callable[[], bool]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    pending = {connection: name for name, (_, connection) in children.items()}
+    while pending:
+        for ready in wait(list(pending)):
+            connection = ready if isinstance(ready, Connection) else None
+            if connection is None:
+                continue
+            name = pending.pop(connection)
+            process = children[name][0]
+            try:
+                kind, payload = connection.recv()
+            except (EOFError, OSError):
+                process.join()
+                if stopping():
+                    raise KeyboardInterrupt from None
+                raise WorkerError(name, "its process ended without a result", process.exitcode) from None
+            process.join()
+            if kind == "error":
+                if stopping() and payload == "interrupted":
+                    raise KeyboardInterrupt
+                raise WorkerError(name, str(payload), process.exitcode)
+            results[name] = payload
+    return results
+
+
+def _stop(children: dict[str, tuple[Any, Connection]]) -> None:
+    """Stop the children still running (SIGTERM, then SIGKILL after the grace period)."""
+    running = [process for process, _ in children.values() if process.is_alive()]
+    for process in running:
+        process.terminate()
+    for process in running:
+        process.join(STOP_GRACE_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    for _, connection in children.values():
+        connection.close()
