@@ -7,9 +7,13 @@ from datetime import datetime
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DecodedEvent:
-    """One Kafka record, decoded to its catalog record type."""
+    """One Kafka record, decoded to its catalog record type; a value nobody changes once decoded.
+
+    Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, a third of the cost
+    of decoding a record; slots keep attribute access as fast as a tuple's.
+    """
 
     type: str
     id: str

@@ -263,3 +263,31 @@ def test_a_copy_with_a_known_event_id_is_applied_once(
     with store.snapshot() as tx:
         [row] = store.rows(tx).load(BENEFITS, [(grant["benefit_id"],)])
     assert row["total_paid"] == paid["amount"]
+
+
+def test_a_batch_is_decided_again_when_another_writer_commits_in_between(
+    bus_settings: Settings, connection: KafkaConnection, registry: RegistryClient
+) -> None:
+    """A write between a batch's decision and its commit makes the runner decide again: nothing doubled."""
+    store = open_store(bus_settings.effective_readmodel_url)
+    _publish(bus_settings, connection, registry, 60, seed=21)
+    runner = _runner(bus_settings, connection, registry, store)
+    decide = runner._decide
+    interfered: list[int] = []
+
+    def decide_then_interfere(*args: object) -> object:
+        decided = decide(*args)  # type: ignore[arg-type]
+        if not interfered:  # another writer of the adapter (a replay, another process) commits now
+            with store.transaction() as tx:
+                interfered.append(store.advance_generation(tx, "residents"))
+        return decided
+
+    runner._decide = decide_then_interfere  # type: ignore[method-assign]
+    _run_until(runner, applied=60)
+    assert interfered
+    assert runner.stats.applied == 60
+    assert sum(offset + 1 for offset in store.positions("residents").values()) == 60
+    fresh = open_store(bus_settings.effective_readmodel_url.replace(".sqlite", "-clean.sqlite"))
+    clean = _runner(bus_settings, connection, registry, fresh)
+    _run_until(clean, applied=60)
+    assert list(store.dump(RESIDENTS)) == list(fresh.dump(RESIDENTS))

@@ -374,6 +374,48 @@ class StoreContract:
             assert store.claim_events(tx, ADAPTER, ["a", "b"]) == {"a"}
             assert store.claim_events(tx, "other", ["a"]) == set()
 
+    def test_applied_events_reads_claims_without_making_any(self, store: Store) -> None:
+        """applied_events names the ids an adapter claimed, from a snapshot too, and claims nothing."""
+        with store.transaction() as tx:
+            store.claim_events(tx, ADAPTER, ["a", "b"])
+            store.claim_events(tx, "other", ["c"])
+        with store.snapshot() as view:
+            assert store.applied_events(view, ADAPTER, ["a", "c", "x", "a"]) == {"a"}
+            assert store.applied_events(view, ADAPTER, []) == set()
+        many = [f"id-{n}" for n in range(2500)]  # more than one statement's parameters
+        with store.transaction() as tx:
+            store.claim_events(tx, ADAPTER, many[::2])
+        with store.snapshot() as view:
+            assert store.applied_events(view, ADAPTER, many) == set(many[::2])
+        with store.transaction() as tx:
+            assert store.claim_events(tx, ADAPTER, ["x"]) == {"x"}
+
+    def test_generation_counts_write_transactions_and_rolls_back(self, store: Store) -> None:
+        """Each advance counts one per adapter; a rolled-back advance is not counted; a swap counts too."""
+        with store.snapshot() as view:
+            assert store.generation(view, ADAPTER) == 0
+        with store.transaction() as tx:
+            assert store.advance_generation(tx, ADAPTER) == 1
+            assert store.generation(tx, ADAPTER) == 1
+        with store.transaction() as tx:
+            assert store.advance_generation(tx, ADAPTER) == 2
+            assert store.advance_generation(tx, "other") == 1
+
+        def failing_batch() -> None:
+            with store.transaction() as tx:
+                store.advance_generation(tx, ADAPTER)
+                raise RuntimeError("the batch failed")
+
+        with pytest.raises(RuntimeError):
+            failing_batch()
+        with store.snapshot() as view:
+            assert store.generation(view, ADAPTER) == 2
+        store.migrate(TABLES)
+        store.shadow(TABLES, ADAPTER)
+        store.swap(TABLES, ADAPTER)
+        with store.snapshot() as view:
+            assert store.generation(view, ADAPTER) == 3
+
     def test_claims_roll_back_with_their_transaction(self, store: Store) -> None:
         """Ids claimed in a transaction that rolls back are new again afterwards."""
 

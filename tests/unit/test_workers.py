@@ -1,0 +1,66 @@
+"""Work spread over forked processes (bus.workers): balancing, results, failures, stopping."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from bus.errors import ConfigurationError
+from bus.workers import WorkerError, balance, run_forked
+
+
+def test_balance_puts_the_heaviest_apart_and_keeps_the_given_order() -> None:
+    """The heaviest name gets a group of its own when the rest weigh less; order within groups is kept."""
+    weights = {"residents": 13, "households": 1, "benefits": 73, "budget": 5, "vehicles": 4}
+    assert balance(weights, 2) == [["benefits"], ["residents", "households", "budget", "vehicles"]]
+    assert balance(weights, 1) == [list(weights)]
+
+
+def test_balance_spreads_equal_weights_by_count_and_never_makes_empty_groups() -> None:
+    """With no backlog the names are spread evenly; more groups than names gives one name per group."""
+    assert balance({"a": 0, "b": 0, "c": 0, "d": 0}, 2) == [["a", "c"], ["b", "d"]]
+    assert balance({"a": 0, "b": 5}, 8) == [["b"], ["a"]]
+    assert balance({}, 3) == []
+
+
+def test_run_forked_returns_each_result_from_a_process_of_its_own() -> None:
+    """Each piece of work runs in another process than the caller's, and its result comes back by name."""
+    results = run_forked({"one": lambda: (os.getpid(), 1), "two": lambda: (os.getpid(), 2)})
+    assert {name: value for name, (_, value) in results.items()} == {"one": 1, "two": 2}
+    pids = {pid for pid, _ in results.values()}
+    assert len(pids) == 2
+    assert os.getpid() not in pids
+
+
+def test_a_failing_child_stops_the_others_and_raises_its_error(tmp_path: Path) -> None:
+    """The first failure is raised naming its work; a sibling still running is stopped, not waited for."""
+    marker = tmp_path / "finished"
+
+    def slow() -> None:
+        time.sleep(30)
+        marker.write_text("finished")
+
+    def failing() -> None:
+        raise ConfigurationError("the store is gone")
+
+    started = time.monotonic()
+    with pytest.raises(WorkerError, match=r"^failing: the store is gone$"):
+        run_forked({"slow": slow, "failing": failing})
+    assert time.monotonic() - started < 20
+    assert not marker.exists()
+
+
+def test_a_child_that_dies_without_a_result_is_an_error() -> None:
+    """A process that ends without sending a result (killed, os._exit) fails the run with its exit code."""
+    with pytest.raises(WorkerError, match="ended without a result") as caught:
+        run_forked({"dies": lambda: os._exit(3)})
+    assert caught.value.exit_code == 3
+
+
+def test_an_unexpected_exception_names_its_type() -> None:
+    """A bug in a child (not a govbus error) is reported with its exception type and message."""
+    with pytest.raises(WorkerError, match=r"^bug: KeyError: 'resident_id'$"):
+        run_forked({"bug": lambda: {}["resident_id"]})
