@@ -2172,8 +2172,8 @@ static PyObject *
 datetime_from_micros(DCtx *d, int64_t micros)
 {
     if (micros < MIN_MICROS || micros > MAX_MICROS) {
-        fail(&d->c, PyExc_ValueError, "timestamp %lld microseconds from 1970-01-01 is outside years 1 to 9999",
-             (long long)micros);
+        fail(&d->c, PyExc_ValueError,
+             "timestamp %lld microseconds from 1970-01-01 is outside years 1 to 9999", (long long)micros);
         return NULL;
     }
     int64_t days = micros / 86400000000LL;
@@ -2204,6 +2204,16 @@ call_reader(DCtx *d, Node *n, PyObject *value)
     return r;
 }
 
+static uint64_t
+pow10_u64(int exponent)
+{
+    uint64_t p = 1;
+    while (exponent-- > 0) {
+        p *= 10;
+    }
+    return p;
+}
+
 /* fastavro's read_decimal: the big-endian two's complement unscaled value over 10^scale, as
  * Context(prec=precision).create_decimal(unscaled).scaleb(-scale). In C when the value fits in 128 bits
  * and has no more digits than the precision (so nothing is rounded); otherwise fastavro's function. */
@@ -2217,6 +2227,21 @@ decimal_from_bytes(DCtx *d, Node *n, const unsigned char *b, Py_ssize_t len)
             u = (u << 8) | b[i];
         }
         unsigned __int128 mag = negative ? (unsigned __int128)0 - u : u;
+        int fits = mag < ((unsigned __int128)1 << 63) &&
+                   (n->precision >= 19 || mag < pow10_u64(n->precision));
+        if (n->scale == 0 && fits) {
+            /* Decimal(int) is three times faster than parsing text, and equal: exponent 0, no rounding */
+            PyObject *i = PyLong_FromLongLong(negative ? -(long long)mag : (long long)mag);
+            if (i == NULL) {
+                return NULL;
+            }
+            PyObject *r = PyObject_CallOneArg(Decimal_type, i);
+            Py_DECREF(i);
+            if (r == NULL) {
+                fail_from(&d->c, NULL);
+            }
+            return r;
+        }
         char digits[48];
         int ndigits = 0;
         do {
@@ -2296,8 +2321,9 @@ read_block_count(DCtx *d, Py_ssize_t item_min_size, int64_t *count, const char *
         }
     } else {
         if (*count > (int64_t)(MAX_EMPTY_ITEMS - d->empty_items)) {
-            return fail(&d->c, PyExc_ValueError, "%s block of %lld items at byte %zd: more than %d empty items",
-                        what, (long long)*count, at, MAX_EMPTY_ITEMS);
+            return fail(&d->c, PyExc_ValueError,
+                        "%s block of %lld items at byte %zd: more than %d empty items", what,
+                        (long long)*count, at, MAX_EMPTY_ITEMS);
         }
         d->empty_items += (Py_ssize_t)*count;
     }
@@ -2379,10 +2405,22 @@ error:
     return NULL;
 }
 
+/* A dict with room for size keys: one allocation instead of growing while the fields are added. */
+static inline PyObject *
+new_dict(Py_ssize_t size)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_NewPresized(size);
+#else
+    (void)size;
+    return PyDict_New();
+#endif
+}
+
 static PyObject *
 read_record(DecoderObject *e, DCtx *d, Node *n)
 {
-    PyObject *dict = PyDict_New();
+    PyObject *dict = new_dict(n->nfields);
     if (dict == NULL) {
         return NULL;
     }
@@ -2557,7 +2595,13 @@ read_node(DecoderObject *e, DCtx *d, int ni)
         if (enter_decode(d) < 0) {
             return NULL;
         }
-        r = n->op == OP_RECORD ? read_record(e, d, n) : n->op == OP_ARRAY ? read_array(e, d, n) : read_map(e, d, n);
+        if (n->op == OP_RECORD) {
+            r = read_record(e, d, n);
+        } else if (n->op == OP_ARRAY) {
+            r = read_array(e, d, n);
+        } else {
+            r = read_map(e, d, n);
+        }
         LEAVE(&d->c);
         break;
     default:
@@ -2650,8 +2694,9 @@ load_readers(Node *nodes, Py_ssize_t nnodes, PyObject *logical)
         }
         Py_INCREF(reader);
         n->reader = reader;
+        int timestamp = n->logical == LT_TS_MILLIS || n->logical == LT_TS_MICROS;
         n->c_logical = in_c && ((n->logical == LT_DATE && n->op == OP_INT) ||
-                                ((n->logical == LT_TS_MILLIS || n->logical == LT_TS_MICROS) && n->op == OP_LONG) ||
+                                (timestamp && n->op == OP_LONG) ||
                                 (n->logical == LT_DECIMAL && n->op == OP_BYTES) ||
                                 (n->logical == LT_FIXED_DECIMAL && n->op == OP_FIXED));
     }
@@ -2727,7 +2772,8 @@ Decoder_decode(DecoderObject *self, PyObject *body)
     PyObject *result = read_node(self, &d, self->root);
     if (result != NULL && d.p != d.end) {
         Py_CLEAR(result);
-        PyErr_Format(self->trailing_error, "%zd trailing bytes after the Avro body", (Py_ssize_t)(d.end - d.p));
+        PyErr_Format(self->trailing_error, "%zd trailing bytes after the Avro body",
+                     (Py_ssize_t)(d.end - d.p));
     }
     if (has_view) {
         PyBuffer_Release(&view);
@@ -2782,7 +2828,7 @@ static PyTypeObject DecoderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "schemas._avro_fast.Decoder",
     .tp_basicsize = sizeof(DecoderObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Decoder(program, root, logical, trailing_error): an Avro binary decoder for one compiled schema.",
+    .tp_doc = "Decoder(program, root, logical, trailing_error): an Avro binary decoder for one schema.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Decoder_init,
     .tp_dealloc = (destructor)Decoder_dealloc,
