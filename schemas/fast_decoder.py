@@ -13,10 +13,10 @@ is set, when the program cannot express the schema, and when a different reader 
 resolution stays fastavro's).
 
 Both raise :class:`TrailingBytesError` when bytes are left after the value and ``ValueError`` for any
-other body that is not a value of the schema. The C decoder is stricter than fastavro in a few places
-where fastavro returns something for a corrupt body: a negative union or enum index (fastavro counts it
-from the end), a negative length, a varint longer than 64 bits, and arrays of more than 2**20 items that
-take no bytes (such as nulls).
+other body that is not a value of the schema. The C decoder refuses a few corrupt bodies that fastavro
+reads as something: a negative union or enum index (fastavro counts it from the end), a varint longer
+than 64 bits (fastavro wraps it), and more than 2**20 array items that take no bytes (such as nulls) in
+one body.
 """
 
 from __future__ import annotations

@@ -19,12 +19,13 @@ from fastavro.read import LOGICAL_READERS
 from bus.errors import SerializationError
 from consumers.decoder import EventDecoder
 from producers.simulators.simulation import simulated_events
-from schemas import _avro_fast, fast_encoder
+from schemas import fast_encoder
 from schemas.catalog import load_catalog
-from schemas.codec import body_decoder, decode_body, decode_header, encode, header
+from schemas.codec import body_decoder, decode_body, decode_header, decode_with, encode, header
 from schemas.envelope import CloudEvent
 from schemas.fast_decoder import (
     ACCELERATED,
+    Decoder,
     PurePythonDecoder,
     TrailingBytesError,
     compile_decoder,
@@ -36,6 +37,11 @@ from tests.unit.test_fast_encoder import KITCHEN, LINKED, ValueGenerator, fastav
 
 needs_c = pytest.mark.skipif(not ACCELERATED, reason="schemas._avro_fast is not built on this machine")
 CATALOG = load_catalog()
+
+
+def c_decoder(schema: Any, reader_schema: Any | None = None) -> Decoder:
+    """The C decoder for ``schema``, whatever GOVBUS_DISABLE_ACCELERATION says."""
+    return compile_decoder(schema, reader_schema, accelerated=True)
 
 
 def fastavro_value(schema: Any, body: bytes) -> Any:
@@ -78,7 +84,7 @@ def test_every_catalog_event_type_decodes_like_fastavro_on_simulated_events() ->
     for event in simulated_events("all", 6000, seed=31):
         kind = CATALOG.get(event.type)
         if event.type not in coders:
-            coders[event.type] = (compile_encoder(kind.parsed), compile_decoder(kind.parsed))
+            coders[event.type] = (compile_encoder(kind.parsed), c_decoder(kind.parsed))
         encoder, decoder = coders[event.type]
         assert decoder.accelerated
         body = encoder.encode(event.data)
@@ -91,7 +97,7 @@ def test_every_catalog_event_type_decodes_like_fastavro_on_simulated_events() ->
 @pytest.mark.parametrize("event", CATALOG.events, ids=lambda e: e.name)
 def test_catalog_event_type_decodes_generated_payloads_like_fastavro(event: Any) -> None:
     """Random payloads of each catalog schema (edge numbers, optional fields absent) decode like fastavro."""
-    decoder = compile_decoder(event.schema_text)
+    decoder = c_decoder(event.schema_text)
     generator = ValueGenerator(event.parsed, seed=hash(event.name) & 0xFFFF)
     for _ in range(200):
         body = fastavro_bytes(event.parsed, generator.value())
@@ -101,7 +107,7 @@ def test_catalog_event_type_decodes_generated_payloads_like_fastavro(event: Any)
 @needs_c
 def test_kitchen_sink_schema_decodes_like_fastavro() -> None:
     """Random values of a schema with every Avro type and logical type (uuid too) decode like fastavro."""
-    decoder = compile_decoder(KITCHEN)
+    decoder = c_decoder(KITCHEN)
     generator = ValueGenerator(KITCHEN, seed=11)
     for _ in range(1000):
         body = fastavro_bytes(KITCHEN, generator.value())
@@ -122,7 +128,7 @@ def test_conformance_vector_decodes_to_its_value(case: dict[str, Any]) -> None:
     """Each binary conformance vector's body decodes in C to its value and to fastavro's."""
     _, body = decode_header(bytes.fromhex(case["wire_hex"]))
     parsed = fastavro.parse_schema(case["schema"])
-    value = compile_decoder(parsed).decode(body)
+    value = c_decoder(parsed).decode(body)
     assert value == typed_value(case["value"])
     assert_same(value, fastavro_value(parsed, bytes(body)))
 
@@ -191,23 +197,23 @@ LOGICAL_EDGES: list[tuple[dict[str, Any], bytes]] = [
 @pytest.mark.parametrize(("schema", "body"), LOGICAL_EDGES)
 def test_logical_type_edges_decode_like_fastavro(schema: dict[str, Any], body: bytes) -> None:
     """Dates and timestamps at years 1 and 9999, decimals of every width, other logical types: as fastavro."""
-    assert_same(compile_decoder(schema).decode(body), fastavro_value(schema, body))
+    assert_same(c_decoder(schema).decode(body), fastavro_value(schema, body))
 
 
 @needs_c
 def test_logical_values_have_fastavros_python_types() -> None:
     """date → date, timestamps → UTC datetime, decimal → Decimal with the scale, uuid → UUID."""
-    day = compile_decoder(logical_schema("int", "date")).decode(long_bytes(19800))["v"]
+    day = c_decoder(logical_schema("int", "date")).decode(long_bytes(19800))["v"]
     assert day == date(2024, 3, 18)
-    moment = compile_decoder(logical_schema("long", "timestamp-millis")).decode(long_bytes(-1))["v"]
+    moment = c_decoder(logical_schema("long", "timestamp-millis")).decode(long_bytes(-1))["v"]
     assert moment == datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
     assert moment.tzinfo is UTC
     money = logical_schema("bytes", "decimal", precision=18, scale=2)
-    assert repr(compile_decoder(money).decode(blob(b"\x00\xff"))["v"]) == "Decimal('2.55')"
+    assert repr(c_decoder(money).decode(blob(b"\x00\xff"))["v"]) == "Decimal('2.55')"
     text = "6f1e8b52-93a4-4c1b-9d3e-2a5b7c9d0e1f"
-    uid = compile_decoder(logical_schema("string", "uuid")).decode(blob(text.encode()))["v"]
+    uid = c_decoder(logical_schema("string", "uuid")).decode(blob(text.encode()))["v"]
     assert uid == uuid.UUID(text)
-    noon = compile_decoder(logical_schema("int", "time-millis")).decode(long_bytes(43_200_000))
+    noon = c_decoder(logical_schema("int", "time-millis")).decode(long_bytes(43_200_000))
     assert noon["v"] == time(12)
 
 
@@ -216,7 +222,7 @@ def test_a_logical_reader_registered_with_fastavro_is_used(monkeypatch: pytest.M
     """A function put in fastavro's LOGICAL_READERS before compiling replaces the C conversion."""
     monkeypatch.setitem(LOGICAL_READERS, "int-date", lambda data, *_: ("days", data))
     schema = logical_schema("int", "date")
-    assert compile_decoder(schema).decode(long_bytes(5)) == {"v": ("days", 5)}
+    assert c_decoder(schema).decode(long_bytes(5)) == {"v": ("days", 5)}
     assert fastavro_value(schema, long_bytes(5)) == {"v": ("days", 5)}
 
 
@@ -227,7 +233,7 @@ def test_recursive_schema_decodes_like_fastavro() -> None:
     for i in range(1, 100):
         value = {"value": -i, "next": value}
     body = fastavro_bytes(LINKED, value)
-    assert_same(compile_decoder(LINKED).decode(body), fastavro_value(LINKED, body))
+    assert_same(c_decoder(LINKED).decode(body), fastavro_value(LINKED, body))
 
 
 @needs_c
@@ -254,13 +260,13 @@ def test_recursive_schema_decodes_like_fastavro() -> None:
 )
 def test_non_record_and_unusual_bodies_decode_like_fastavro(schema: Any, body: bytes) -> None:
     """Top-level primitives, arrays and maps (negative block counts too), unions, enums, NaN: as fastavro."""
-    assert_same(compile_decoder(schema).decode(body), fastavro_value(schema, body))
+    assert_same(c_decoder(schema).decode(body), fastavro_value(schema, body))
 
 
 @needs_c
 def test_decoder_reads_any_bytes_like_body() -> None:
     """bytes, bytearray and a memoryview slice (as decode_header returns) decode alike; str is refused."""
-    decoder = compile_decoder({"type": "array", "items": "string"})
+    decoder = c_decoder({"type": "array", "items": "string"})
     body = b"\x04\x02a\x02b\x00"
     framed = b"\x00\x00\x00\x00\x01" + body
     assert decoder.decode(body) == decoder.decode(bytearray(body)) == decoder.decode(memoryview(framed)[5:])
@@ -305,14 +311,14 @@ KINDS = {
 def test_corrupt_bodies_raise_value_error_naming_the_place(body: bytes, message: str) -> None:
     """Truncation, bad lengths or UTF-8, bad union or enum indices, huge counts or varints: ValueError."""
     with pytest.raises(ValueError, match=message):
-        compile_decoder(KINDS).decode(body)
+        c_decoder(KINDS).decode(body)
 
 
 @needs_c
 def test_trailing_bytes_raise_their_own_error() -> None:
     """Bytes after the value raise TrailingBytesError (a ValueError), which decode_body reports as before."""
     with pytest.raises(TrailingBytesError, match=r"^2 trailing bytes after the Avro body$"):
-        compile_decoder("int").decode(b"\x02\x00\x00")
+        c_decoder("int").decode(b"\x02\x00\x00")
     with pytest.raises(SerializationError, match=r"^1 trailing bytes after the Avro body$"):
         decode_body(b"\x02\x00", "int")
     with pytest.raises(SerializationError, match=r"^Avro body does not decode with its writer schema: "):
@@ -324,23 +330,23 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
     """A linked list 600 deep is refused with ValueError rather than exhausting the C stack."""
     body = b"".join(b"\x00\x02" for _ in range(600)) + b"\x00\x00"
     with pytest.raises(ValueError, match="nested deeper than 500 levels"):
-        compile_decoder(LINKED).decode(body)
+        c_decoder(LINKED).decode(body)
 
 
 @needs_c
 def test_arrays_of_empty_items_are_bounded() -> None:
     """An array claiming 2**40 nulls (no bytes each) is refused instead of filling memory."""
     with pytest.raises(ValueError, match="more than 1048576 empty items"):
-        compile_decoder({"type": "array", "items": "null"}).decode(long_bytes(2**40) + b"\x00")
+        c_decoder({"type": "array", "items": "null"}).decode(long_bytes(2**40) + b"\x00")
 
 
 FUZZ_SCHEMAS = [*(event.parsed for event in CATALOG), parse(KITCHEN)[0], parse(LINKED)[0]]
 
 
-def check_fuzzed_body(schema: Any, body: bytes) -> bool:
-    """decode_body raises SerializationError, or returns exactly what fastavro reads; True if it decoded."""
+def check_fuzzed_body(schema: Any, decoder: Decoder, body: bytes) -> bool:
+    """The codec raises SerializationError, or returns exactly what fastavro reads; True if it decoded."""
     try:
-        value = decode_body(body, schema)
+        value = decode_with(body, decoder)
     except SerializationError:
         return False
     assert_same(value, fastavro_value(schema, body))
@@ -351,21 +357,21 @@ def check_fuzzed_body(schema: Any, body: bytes) -> bool:
 @pytest.mark.parametrize("schema", FUZZ_SCHEMAS, ids=lambda s: str(s.get("name")))
 def test_random_and_damaged_bodies_never_crash(schema: dict[str, Any]) -> None:
     """Random bytes, every truncation and random changes of valid bodies: an error or fastavro's value."""
-    assert body_decoder(schema).accelerated
+    decoder = c_decoder(schema)
     rng = random.Random(str(schema.get("name")))
     generator = ValueGenerator(schema, seed=rng.randrange(2**16))
     decoded = 0
     for _ in range(3):
         body = fastavro_bytes(schema, generator.value())
         for end in range(len(body)):
-            assert not check_fuzzed_body(schema, body[:end]), "a truncated body decoded"
+            assert not check_fuzzed_body(schema, decoder, body[:end]), "a truncated body decoded"
         for _ in range(150):
             damaged = bytearray(body)
             for _ in range(rng.randint(1, 3)):
                 damaged[rng.randrange(len(damaged))] = rng.randrange(256)
-            decoded += check_fuzzed_body(schema, bytes(damaged))
+            decoded += check_fuzzed_body(schema, decoder, bytes(damaged))
     for _ in range(500):
-        decoded += check_fuzzed_body(schema, rng.randbytes(rng.randint(0, 96)))
+        decoded += check_fuzzed_body(schema, decoder, rng.randbytes(rng.randint(0, 96)))
     assert decoded > 0, "no damaged body decoded: the comparison with fastavro never ran"
 
 
@@ -412,13 +418,25 @@ def test_a_different_reader_schema_is_resolved_by_fastavro() -> None:
 def test_equal_reader_and_writer_schemas_use_the_c_decoder() -> None:
     """A reader schema equal to the writer's (or the same object) needs no resolution: C decodes."""
     moved = CATALOG.get("ResidentMoved")
-    assert compile_decoder(moved.parsed, parse(moved.schema_text)[0]).accelerated
-    assert body_decoder(moved.parsed, moved.parsed) is body_decoder(moved.parsed)
+    assert c_decoder(moved.parsed, parse(moved.schema_text)[0]).accelerated
+
+
+@needs_c
+def test_decode_body_compiles_the_c_decoder_once_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """body_decoder (behind decode_body) gives the C decoder, the same one for the same schema object."""
+    monkeypatch.delenv(fast_encoder.DISABLE_ENV, raising=False)
+    schema = parse(KITCHEN)[0]
+    decoder = body_decoder(schema)
+    assert decoder.accelerated
+    assert body_decoder(schema) is decoder
+    assert body_decoder(schema, schema) is decoder
 
 
 @needs_c
 def test_malformed_decoder_arguments_are_refused() -> None:
     """A logical table of the wrong length, a trailing error that is no ValueError, a second init: refused."""
+    from schemas import _avro_fast  # only importable where the extension is built
+
     program, root = fast_encoder.compile_program(*parse(KITCHEN))
     with pytest.raises(ValueError, match="one logical entry per node"):
         _avro_fast.Decoder(program, root, (), TrailingBytesError)
@@ -436,7 +454,7 @@ def test_decoder_is_built_when_required() -> None:
     if os.environ.get("GOVBUS_REQUIRE_ACCELERATION") != "1":
         pytest.skip("set GOVBUS_REQUIRE_ACCELERATION=1 to require the C extension")
     assert ACCELERATED, "schemas._avro_fast has no Decoder: run `pip install -e .` with a C compiler"
-    assert compile_decoder(KITCHEN).accelerated
+    assert c_decoder(KITCHEN).accelerated
 
 
 # --------------------------------------------------------------------------------------------------
