@@ -2074,12 +2074,13 @@ read_long(DCtx *d, int64_t *out)
         n = 0;
         for (int shift = 0;; shift += 7) {
             if (p >= d->end) {
-                return truncated(d, "a varint");
+                truncated(d, "a varint");
+                return -1;
             }
             unsigned char b = *p++;
             if (shift == 63 && b > 1) {
-                return fail(&d->c, PyExc_ValueError, "the varint at byte %zd is longer than 64 bits",
-                            offset_of(d));
+                fail(&d->c, PyExc_ValueError, "the varint at byte %zd is longer than 64 bits", offset_of(d));
+                return -1;
             }
             n |= (uint64_t)(b & 0x7F) << shift;
             if (b < 0x80) {
@@ -2102,12 +2103,13 @@ read_length(DCtx *d, Py_ssize_t *out, const char *what)
         return -1;
     }
     if (n < 0) {
-        return fail(&d->c, PyExc_ValueError, "negative length %lld for %s at byte %zd", (long long)n, what,
-                    at);
+        fail(&d->c, PyExc_ValueError, "negative length %lld for %s at byte %zd", (long long)n, what, at);
+        return -1;
     }
     if (n > (int64_t)(d->end - d->p)) {
-        return fail(&d->c, PyExc_ValueError, "%s of %lld bytes at byte %zd runs past the end of the body",
-                    what, (long long)n, at);
+        fail(&d->c, PyExc_ValueError, "%s of %lld bytes at byte %zd runs past the end of the body", what,
+             (long long)n, at);
+        return -1;
     }
     *out = (Py_ssize_t)n;
     return 0;
