@@ -1,9 +1,10 @@
 """Turns Kafka records into :class:`DecodedEvent`.
 
 The CloudEvents headers give the type, the wire-format header the writer schema id; the body is
-resolved from the writer schema (fetched once per id) to the catalog's reader schema. When the two
-are the same schema (the usual case) the body is read with the reader schema alone: fastavro's schema
-resolution costs as much again as the read.
+resolved from the writer schema (fetched once per id) to the catalog's reader schema. Each (schema id,
+type) pair gets a decoder compiled once (:func:`schemas.codec.body_decoder`): when the two schemas are
+the same (the usual case) the C decoder reads the body with the reader schema alone; otherwise
+fastavro resolves one to the other.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from confluent_kafka import Message
 from bus.errors import RegistryError, SerializationError
 from consumers.events import DecodedEvent
 from schemas.catalog import Catalog
-from schemas.codec import decode_body, decode_header
+from schemas.codec import body_decoder, decode_header, decode_with
 from schemas.envelope import CloudEvent
+from schemas.fast_decoder import Decoder
 from schemas.registry_client import RegistryClient
 
 
@@ -30,7 +32,7 @@ class EventDecoder:
         self._registry = registry
         self._catalog = catalog
         self._writers: dict[int, Any] = {}
-        self._plans: dict[tuple[int, str], tuple[Any, Any]] = {}
+        self._plans: dict[tuple[int, str], Decoder] = {}
 
     def decode(self, message: Message) -> DecodedEvent:
         """Decode one record; raises SerializationError for anything that is not a valid govbus event."""
@@ -40,7 +42,7 @@ class EventDecoder:
         event_type, event_id, source, moment = _attributes(message.headers())
         schema_id, body = decode_header(value)
         plan = self._plans.get((schema_id, event_type)) or self._plan(schema_id, event_type)
-        data = decode_body(body, *plan)
+        data = decode_with(body, plan)
         if not isinstance(data, dict):
             raise SerializationError(f"{event_type}: expected a record, got {type(data).__name__}")
         return DecodedEvent(
@@ -54,11 +56,11 @@ class EventDecoder:
             offset=int(message.offset() or 0),
         )
 
-    def _plan(self, schema_id: int, event_type: str) -> tuple[Any, Any]:
-        """(writer, reader) to read a body with; the reader is None when it is the writer's schema."""
+    def _plan(self, schema_id: int, event_type: str) -> Decoder:
+        """The decoder for bodies of ``event_type`` written with schema ``schema_id``."""
         writer = self._writer(schema_id)
         reader = self._catalog.get(event_type).parsed
-        plan = (reader, None) if writer == reader else (writer, reader)
+        plan = body_decoder(reader) if writer == reader else body_decoder(writer, reader)
         self._plans[(schema_id, event_type)] = plan
         return plan
 
@@ -79,21 +81,33 @@ class EventDecoder:
 def _attributes(headers: Any) -> tuple[str, str, str, datetime]:
     """The CloudEvents type, id, source and time of a record's headers.
 
-    Read straight from the header bytes, the usual case; when that fails the envelope's own parser,
-    which checks each attribute, says what is wrong (or reads headers of another shape).
+    Read straight from the header bytes in one pass over the list (about a fifth faster than a
+    dict of it), the usual case; when that fails the envelope's own parser, which checks each
+    attribute, says what is wrong (or reads headers of another shape). As with a dict, the last of
+    two headers with one name wins.
     """
+    event_type: Any = None
+    event_id: Any = None
+    source: Any = None
+    moment: Any = None
     try:
-        values = dict(headers or ())
-        return (
-            values["ce_type"].decode(),
-            values["ce_id"].decode(),
-            values["ce_source"].decode(),
-            datetime.fromisoformat(values["ce_time"].decode()),
-        )
-    except (KeyError, AttributeError, TypeError, ValueError):
+        for name, raw in headers:
+            if name == "ce_type":
+                event_type = raw
+            elif name == "ce_id":
+                event_id = raw
+            elif name == "ce_source":
+                source = raw
+            elif name == "ce_time":
+                moment = raw
+        return (event_type.decode(), event_id.decode(), source.decode(), _from_iso(moment.decode()))
+    except (AttributeError, TypeError, ValueError):
         pass
     try:
         envelope = CloudEvent.from_headers(headers)
     except ValueError as exc:
         raise SerializationError(str(exc)) from exc
     return envelope.type, envelope.id, envelope.source, envelope.time
+
+
+_from_iso = datetime.fromisoformat

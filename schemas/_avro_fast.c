@@ -1,9 +1,11 @@
 /*
- * schemas._avro_fast: an Avro binary encoder driven by a program compiled once per schema.
+ * schemas._avro_fast: an Avro binary encoder and decoder driven by a program compiled once per schema.
  *
  * The program is built in Python by schemas/fast_encoder.py from the fastavro-parsed schema: a tuple
  * of node specs, children referenced by index (so recursive schemas are just cycles of indices). This
- * module only interprets it; every decision that needs the schema as JSON is made there, once.
+ * module only interprets it; every decision that needs the schema as JSON is made there, once. The
+ * Decoder (see "decoding" below) reads the same program, plus one logical-type entry per node from
+ * schemas/fast_decoder.py.
  *
  * Semantics follow fastavro's Cython schemaless_writer byte for byte for every value fastavro accepts
  * as valid Avro: union branches are chosen with fastavro's rules (first branch whose deep validation
@@ -88,6 +90,12 @@ typedef struct {
     PyObject **write_names; /* union: names for tuple notation when writing (NULL entries never match) */
     PyObject **check_names; /* union: names for tuple notation when validating */
     char *record_branch;    /* union: branch is a record (fastavro picks the most matching fields) */
+    /* decoder only */
+    PyObject **symbol_list; /* enum: the symbols by index */
+    Py_ssize_t nsymbols;
+    PyObject *reader;       /* fastavro's LOGICAL_READERS function for this node, or NULL */
+    int c_logical;          /* the logical type is converted in C (reader is only the fallback) */
+    Py_ssize_t min_size;    /* fewest bytes a value of this node takes (a lower bound) */
 } Node;
 
 typedef struct {
@@ -1601,17 +1609,18 @@ encode_node(EncoderObject *e, Ctx *c, int ni, PyObject *datum)
 /* Encoder type                                                                                     */
 
 static void
-free_nodes(EncoderObject *self)
+free_program(Node *nodes, Py_ssize_t nnodes)
 {
-    if (self->nodes == NULL) {
+    if (nodes == NULL) {
         return;
     }
-    for (Py_ssize_t i = 0; i < self->nnodes; i++) {
-        Node *n = &self->nodes[i];
+    for (Py_ssize_t i = 0; i < nnodes; i++) {
+        Node *n = &nodes[i];
         Py_CLEAR(n->name);
         Py_CLEAR(n->prepare);
         Py_CLEAR(n->schema);
         Py_CLEAR(n->symbols);
+        Py_CLEAR(n->reader);
         for (Py_ssize_t j = 0; j < n->nfields; j++) {
             Py_CLEAR(n->fields[j].name);
             Py_CLEAR(n->fields[j].deflt);
@@ -1622,30 +1631,49 @@ free_nodes(EncoderObject *self)
                 Py_CLEAR(n->check_names[j]);
             }
         }
+        if (n->symbol_list != NULL) {
+            for (Py_ssize_t j = 0; j < n->nsymbols; j++) {
+                Py_CLEAR(n->symbol_list[j]);
+            }
+        }
         PyMem_Free(n->fields);
         PyMem_Free(n->children);
         PyMem_Free(n->write_names);
         PyMem_Free(n->check_names);
         PyMem_Free(n->record_branch);
+        PyMem_Free(n->symbol_list);
     }
-    PyMem_Free(self->nodes);
+    PyMem_Free(nodes);
+}
+
+static void
+free_nodes(EncoderObject *self)
+{
+    free_program(self->nodes, self->nnodes);
     self->nodes = NULL;
     self->nnodes = 0;
 }
 
 static int
-Encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
+traverse_program(Node *nodes, Py_ssize_t nnodes, visitproc visit, void *arg)
 {
-    for (Py_ssize_t i = 0; i < self->nnodes; i++) {
-        Node *n = &self->nodes[i];
+    for (Py_ssize_t i = 0; i < nnodes; i++) {
+        Node *n = &nodes[i];
         Py_VISIT(n->prepare);
         Py_VISIT(n->schema);
         Py_VISIT(n->symbols);
+        Py_VISIT(n->reader);
         for (Py_ssize_t j = 0; j < n->nfields; j++) {
             Py_VISIT(n->fields[j].deflt);
         }
     }
     return 0;
+}
+
+static int
+Encoder_traverse(EncoderObject *self, visitproc visit, void *arg)
+{
+    return traverse_program(self->nodes, self->nnodes, visit, arg);
 }
 
 static int
@@ -1733,6 +1761,27 @@ load_node(Node *n, PyObject *spec, Py_ssize_t nnodes)
                 PyErr_SetString(PyExc_TypeError, "encoder program: enum symbols must map str to int");
                 return -1;
             }
+        }
+        /* the decoder's index -> symbol table: the indices must be exactly 0..n-1 */
+        Py_ssize_t nsymbols = PyDict_GET_SIZE(symbols);
+        n->symbol_list = PyMem_Calloc((size_t)(nsymbols > 0 ? nsymbols : 1), sizeof(PyObject *));
+        if (n->symbol_list == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        n->nsymbols = nsymbols;
+        pos = 0;
+        while (PyDict_Next(symbols, &pos, &key, &value)) {
+            Py_ssize_t index = PyLong_AsSsize_t(value);
+            if (index == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            if (index < 0 || index >= nsymbols || n->symbol_list[index] != NULL) {
+                PyErr_SetString(PyExc_ValueError, "encoder program: enum symbol indices must be 0..n-1");
+                return -1;
+            }
+            Py_INCREF(key);
+            n->symbol_list[index] = key;
         }
     }
     Py_ssize_t nchildren = PyTuple_GET_SIZE(children);
@@ -1827,6 +1876,34 @@ load_node(Node *n, PyObject *spec, Py_ssize_t nnodes)
     return 0;
 }
 
+/* Loads every node of a program; on failure nothing is kept and -1 is returned with an exception set. */
+static int
+load_program(PyObject *program, int root, Node **nodes_out, Py_ssize_t *nnodes_out, int *root_out)
+{
+    Py_ssize_t nnodes = PyTuple_GET_SIZE(program);
+    if (nnodes == 0 || check_index(root, nnodes, "root") < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "encoder program: no nodes");
+        }
+        return -1;
+    }
+    Node *nodes = PyMem_Calloc((size_t)nnodes, sizeof(Node));
+    if (nodes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nnodes; i++) {
+        if (load_node(&nodes[i], PyTuple_GET_ITEM(program, i), nnodes) < 0) {
+            free_program(nodes, nnodes);
+            return -1;
+        }
+    }
+    *nodes_out = nodes;
+    *nnodes_out = nnodes;
+    *root_out = root;
+    return 0;
+}
+
 static int
 Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwds)
 {
@@ -1841,27 +1918,7 @@ Encoder_init(EncoderObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_RuntimeError, "Encoder is already initialised");
         return -1;
     }
-    Py_ssize_t nnodes = PyTuple_GET_SIZE(program);
-    if (nnodes == 0 || check_index(root, nnodes, "root") < 0) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_ValueError, "encoder program: no nodes");
-        }
-        return -1;
-    }
-    self->nodes = PyMem_Calloc((size_t)nnodes, sizeof(Node));
-    if (self->nodes == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    self->nnodes = nnodes;
-    for (Py_ssize_t i = 0; i < nnodes; i++) {
-        if (load_node(&self->nodes[i], PyTuple_GET_ITEM(program, i), nnodes) < 0) {
-            free_nodes(self);
-            return -1;
-        }
-    }
-    self->root = root;
-    return 0;
+    return load_program(program, root, &self->nodes, &self->nnodes, &self->root);
 }
 
 static PyObject *
@@ -1954,6 +2011,833 @@ static PyTypeObject EncoderType = {
     .tp_clear = (inquiry)Encoder_clear,
     .tp_methods = Encoder_methods,
     .tp_getset = Encoder_getset,
+};
+
+/* ------------------------------------------------------------------------------------------------ */
+/* decoding                                                                                         */
+/*                                                                                                  */
+/* Reads Avro binary into the values fastavro's schemaless_reader returns for the same schema as   */
+/* writer and reader: dicts for records (fields in schema order), lists, dicts, str, bytes, int,    */
+/* float, bool, None, enum symbols as str, a union's branch value, and logical types converted as   */
+/* fastavro's LOGICAL_READERS do (date, UTC datetime and Decimal in C, every other one by calling   */
+/* fastavro's own function). Every read is bounds-checked; a body that is truncated, has bytes left */
+/* over, a union or enum index out of range, a negative or oversized length, invalid UTF-8 or a     */
+/* varint longer than 64 bits raises ValueError (fastavro accepts some of these: it reads a negative */
+/* union index from the end of the list, for instance). Nothing here may crash on any bytes.        */
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t nnodes;
+    Node *nodes;
+    int root;
+    PyObject *trailing_error; /* raised (a ValueError subclass) when bytes follow the value */
+} DecoderObject;
+
+typedef struct {
+    const unsigned char *start;
+    const unsigned char *p;
+    const unsigned char *end;
+    Py_ssize_t empty_items; /* array items that took no bytes (e.g. nulls), across the body */
+    Ctx c;                  /* the path and nesting for messages; its output buffer is unused */
+} DCtx;
+
+#define MAX_EMPTY_ITEMS (1 << 20)
+#define MIN_SIZE_CAP ((Py_ssize_t)1 << 30)
+#define EPOCH_ORDINAL 719163                            /* date(1970, 1, 1).toordinal() */
+#define MIN_DAYS (1 - EPOCH_ORDINAL)                    /* 0001-01-01 */
+#define MAX_DAYS (3652059 - EPOCH_ORDINAL)              /* 9999-12-31 */
+#define MIN_MICROS ((int64_t)MIN_DAYS * 86400000000LL)  /* 0001-01-01T00:00:00 UTC */
+#define MAX_MICROS ((int64_t)(MAX_DAYS + 1) * 86400000000LL - 1)
+
+static inline Py_ssize_t
+offset_of(DCtx *d)
+{
+    return (Py_ssize_t)(d->p - d->start);
+}
+
+static int
+truncated(DCtx *d, const char *what)
+{
+    return fail(&d->c, PyExc_ValueError, "the body ends inside %s at byte %zd (truncated)", what,
+                offset_of(d));
+}
+
+static inline int
+read_long(DCtx *d, int64_t *out)
+{
+    const unsigned char *p = d->p;
+    uint64_t n;
+    if (p < d->end && *p < 0x80) {
+        n = *p;
+        d->p = p + 1;
+    } else {
+        n = 0;
+        for (int shift = 0;; shift += 7) {
+            if (p >= d->end) {
+                truncated(d, "a varint");
+                return -1;
+            }
+            unsigned char b = *p++;
+            if (shift == 63 && b > 1) {
+                fail(&d->c, PyExc_ValueError, "the varint at byte %zd is longer than 64 bits", offset_of(d));
+                return -1;
+            }
+            n |= (uint64_t)(b & 0x7F) << shift;
+            if (b < 0x80) {
+                break;
+            }
+        }
+        d->p = p;
+    }
+    *out = (int64_t)((n >> 1) ^ ((uint64_t)0 - (n & 1)));
+    return 0;
+}
+
+/* A byte count for string/bytes that is not negative and fits in what is left of the body. */
+static inline int
+read_length(DCtx *d, Py_ssize_t *out, const char *what)
+{
+    Py_ssize_t at = offset_of(d);
+    int64_t n;
+    if (read_long(d, &n) < 0) {
+        return -1;
+    }
+    if (n < 0) {
+        fail(&d->c, PyExc_ValueError, "negative length %lld for %s at byte %zd", (long long)n, what, at);
+        return -1;
+    }
+    if (n > (int64_t)(d->end - d->p)) {
+        fail(&d->c, PyExc_ValueError, "%s of %lld bytes at byte %zd runs past the end of the body", what,
+             (long long)n, at);
+        return -1;
+    }
+    *out = (Py_ssize_t)n;
+    return 0;
+}
+
+static inline int
+need(DCtx *d, Py_ssize_t n, const char *what)
+{
+    if (d->end - d->p < n) {
+        return truncated(d, what);
+    }
+    return 0;
+}
+
+static PyObject *
+read_string(DCtx *d)
+{
+    Py_ssize_t len;
+    if (read_length(d, &len, "a string") < 0) {
+        return NULL;
+    }
+    const char *s = (const char *)d->p;
+    d->p += len;
+    PyObject *r = PyUnicode_DecodeUTF8(s, len, NULL);
+    if (r == NULL) {
+        fail_from(&d->c, "invalid UTF-8");
+    }
+    return r;
+}
+
+/* days since 1970-01-01 -> proleptic Gregorian year, month, day (H. Hinnant's civil_from_days) */
+static void
+civil_from_days(int64_t z, int *year, int *month, int *day)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const int64_t doe = z - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+/* fastavro's read_date: date.fromordinal(days + 719163) */
+static PyObject *
+date_from_days(DCtx *d, int64_t days)
+{
+    if (days < MIN_DAYS || days > MAX_DAYS) {
+        fail(&d->c, PyExc_ValueError, "date %lld days from 1970-01-01 is outside years 1 to 9999",
+             (long long)days);
+        return NULL;
+    }
+    int year, month, day;
+    civil_from_days(days, &year, &month, &day);
+    return PyDate_FromDate(year, month, day);
+}
+
+/* fastavro's read_timestamp_micros: epoch + timedelta(microseconds=...), tz-aware UTC */
+static PyObject *
+datetime_from_micros(DCtx *d, int64_t micros)
+{
+    if (micros < MIN_MICROS || micros > MAX_MICROS) {
+        fail(&d->c, PyExc_ValueError,
+             "timestamp %lld microseconds from 1970-01-01 is outside years 1 to 9999", (long long)micros);
+        return NULL;
+    }
+    int64_t days = micros / 86400000000LL;
+    int64_t rest = micros % 86400000000LL;
+    if (rest < 0) {
+        rest += 86400000000LL;
+        days--;
+    }
+    int year, month, day;
+    civil_from_days(days, &year, &month, &day);
+    int64_t seconds = rest / 1000000;
+    return PyDateTimeAPI->DateTime_FromDateAndTime(year, month, day, (int)(seconds / 3600),
+                                                   (int)(seconds / 60 % 60), (int)(seconds % 60),
+                                                   (int)(rest % 1000000), PyDateTime_TimeZone_UTC,
+                                                   PyDateTimeAPI->DateTimeType);
+}
+
+/* Calls fastavro's reader function for node n on the raw value: reader(value, schema, None). */
+static PyObject *
+call_reader(DCtx *d, Node *n, PyObject *value)
+{
+    PyObject *r = PyObject_CallFunctionObjArgs(n->reader, value, n->schema != NULL ? n->schema : Py_None,
+                                               Py_None, NULL);
+    Py_DECREF(value);
+    if (r == NULL) {
+        fail_from(&d->c, NULL);
+    }
+    return r;
+}
+
+static uint64_t
+pow10_u64(int exponent)
+{
+    uint64_t p = 1;
+    while (exponent-- > 0) {
+        p *= 10;
+    }
+    return p;
+}
+
+/* fastavro's read_decimal: the big-endian two's complement unscaled value over 10^scale, as
+ * Context(prec=precision).create_decimal(unscaled).scaleb(-scale). In C when the value fits in 128 bits
+ * and has no more digits than the precision (so nothing is rounded); otherwise fastavro's function. */
+static PyObject *
+decimal_from_bytes(DCtx *d, Node *n, const unsigned char *b, Py_ssize_t len)
+{
+    if (n->precision > 0 && len <= 16 && n->scale <= 999) {
+        int negative = len > 0 && (b[0] & 0x80);
+        unsigned __int128 u = negative ? ~(unsigned __int128)0 : 0;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            u = (u << 8) | b[i];
+        }
+        unsigned __int128 mag = negative ? (unsigned __int128)0 - u : u;
+        int fits = mag < ((unsigned __int128)1 << 63) &&
+                   (n->precision >= 19 || mag < pow10_u64(n->precision));
+        if (n->scale == 0 && fits) {
+            /* Decimal(int) is three times faster than parsing text, and equal: exponent 0, no rounding */
+            PyObject *i = PyLong_FromLongLong(negative ? -(long long)mag : (long long)mag);
+            if (i == NULL) {
+                return NULL;
+            }
+            PyObject *r = PyObject_CallOneArg(Decimal_type, i);
+            Py_DECREF(i);
+            if (r == NULL) {
+                fail_from(&d->c, NULL);
+            }
+            return r;
+        }
+        char digits[48];
+        int ndigits = 0;
+        do {
+            digits[ndigits++] = (char)('0' + (int)(mag % 10));
+            mag /= 10;
+        } while (mag != 0);
+        if (ndigits <= n->precision) {
+            char text[64];
+            int t = 0;
+            if (negative) {
+                text[t++] = '-';
+            }
+            while (ndigits > 0) {
+                text[t++] = digits[--ndigits];
+            }
+            t += snprintf(text + t, sizeof(text) - (size_t)t, "E-%d", n->scale);
+            PyObject *s = PyUnicode_FromStringAndSize(text, t);
+            if (s == NULL) {
+                return NULL;
+            }
+            PyObject *r = PyObject_CallOneArg(Decimal_type, s);
+            Py_DECREF(s);
+            if (r == NULL) {
+                fail_from(&d->c, NULL);
+            }
+            return r;
+        }
+    }
+    if (n->reader == NULL) {
+        fail(&d->c, PyExc_ValueError, "no reader for the decimal %U", n->name);
+        return NULL;
+    }
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)b, len);
+    if (raw == NULL) {
+        return NULL;
+    }
+    return call_reader(d, n, raw);
+}
+
+static PyObject *read_node(DecoderObject *e, DCtx *d, int ni);
+
+static inline int
+enter_decode(DCtx *d)
+{
+    if (++d->c.nesting > MAX_NESTING) {
+        d->c.nesting--;
+        return fail(&d->c, PyExc_ValueError, "the value is nested deeper than %d levels", MAX_NESTING);
+    }
+    return 0;
+}
+
+/* The item count of the next array or map block (0 at the end); a negative count is followed by the
+ * block's size in bytes, which is read and not used (as fastavro does). */
+static int
+read_block_count(DCtx *d, Py_ssize_t item_min_size, int64_t *count, const char *what)
+{
+    Py_ssize_t at = offset_of(d);
+    if (read_long(d, count) < 0) {
+        return -1;
+    }
+    if (*count < 0) {
+        int64_t size;
+        if (*count == INT64_MIN) {
+            return fail(&d->c, PyExc_ValueError, "%s block count at byte %zd is out of range", what, at);
+        }
+        *count = -*count;
+        if (read_long(d, &size) < 0) {
+            return -1;
+        }
+    }
+    Py_ssize_t left = (Py_ssize_t)(d->end - d->p);
+    if (item_min_size > 0) {
+        if (*count > (int64_t)(left / item_min_size)) {
+            return fail(&d->c, PyExc_ValueError,
+                        "%s block of %lld items at byte %zd cannot fit in the %zd bytes left", what,
+                        (long long)*count, at, left);
+        }
+    } else {
+        if (*count > (int64_t)(MAX_EMPTY_ITEMS - d->empty_items)) {
+            return fail(&d->c, PyExc_ValueError,
+                        "%s block of %lld items at byte %zd: more than %d empty items", what,
+                        (long long)*count, at, MAX_EMPTY_ITEMS);
+        }
+        d->empty_items += (Py_ssize_t)*count;
+    }
+    return 0;
+}
+
+static PyObject *
+read_array(DecoderObject *e, DCtx *d, Node *n)
+{
+    int item = n->children[0];
+    Py_ssize_t item_min = e->nodes[item].min_size;
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    Py_ssize_t index = 0;
+    for (;;) {
+        int64_t count;
+        if (read_block_count(d, item_min, &count, "an array") < 0) {
+            goto error;
+        }
+        if (count == 0) {
+            return list;
+        }
+        for (int64_t i = 0; i < count; i++, index++) {
+            path_push_index(&d->c, index);
+            PyObject *v = read_node(e, d, item);
+            PATH_POP(&d->c);
+            if (v == NULL) {
+                goto error;
+            }
+            int r = PyList_Append(list, v);
+            Py_DECREF(v);
+            if (r < 0) {
+                goto error;
+            }
+        }
+    }
+error:
+    Py_DECREF(list);
+    return NULL;
+}
+
+static PyObject *
+read_map(DecoderObject *e, DCtx *d, Node *n)
+{
+    int value_node = n->children[0];
+    Py_ssize_t entry_min = 1 + e->nodes[value_node].min_size; /* the key's length byte */
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) {
+        return NULL;
+    }
+    for (;;) {
+        int64_t count;
+        if (read_block_count(d, entry_min, &count, "a map") < 0) {
+            goto error;
+        }
+        if (count == 0) {
+            return dict;
+        }
+        for (int64_t i = 0; i < count; i++) {
+            PyObject *key = read_string(d);
+            if (key == NULL) {
+                goto error;
+            }
+            path_push_key(&d->c, key);
+            PyObject *v = read_node(e, d, value_node);
+            PATH_POP(&d->c);
+            int r = v == NULL ? -1 : PyDict_SetItem(dict, key, v);
+            Py_DECREF(key);
+            Py_XDECREF(v);
+            if (r < 0) {
+                goto error;
+            }
+        }
+    }
+error:
+    Py_DECREF(dict);
+    return NULL;
+}
+
+/* A dict with room for size keys: one allocation instead of growing while the fields are added. */
+static inline PyObject *
+new_dict(Py_ssize_t size)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyDict_NewPresized(size);
+#else
+    (void)size;
+    return PyDict_New();
+#endif
+}
+
+static PyObject *
+read_record(DecoderObject *e, DCtx *d, Node *n)
+{
+    PyObject *dict = new_dict(n->nfields);
+    if (dict == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n->nfields; i++) {
+        Field *f = &n->fields[i];
+        path_push_field(&d->c, f->name);
+        PyObject *v = read_node(e, d, f->node);
+        PATH_POP(&d->c);
+        if (v == NULL) {
+            Py_DECREF(dict);
+            return NULL;
+        }
+        int r = PyDict_SetItem(dict, f->name, v);
+        Py_DECREF(v);
+        if (r < 0) {
+            Py_DECREF(dict);
+            return NULL;
+        }
+    }
+    return dict;
+}
+
+/* A node whose logical type is converted in C, straight from the bytes. */
+static PyObject *
+read_logical(DCtx *d, Node *n)
+{
+    int64_t v;
+    Py_ssize_t len;
+    const unsigned char *b;
+    switch (n->logical) {
+    case LT_DATE:
+        return read_long(d, &v) < 0 ? NULL : date_from_days(d, v);
+    case LT_TS_MILLIS:
+        if (read_long(d, &v) < 0) {
+            return NULL;
+        }
+        if (v < MIN_MICROS / 1000 || v > MAX_MICROS / 1000) {
+            fail(&d->c, PyExc_ValueError, "timestamp %lld ms from 1970-01-01 is outside years 1 to 9999",
+                 (long long)v);
+            return NULL;
+        }
+        return datetime_from_micros(d, v * 1000);
+    case LT_TS_MICROS:
+        return read_long(d, &v) < 0 ? NULL : datetime_from_micros(d, v);
+    case LT_DECIMAL:
+        if (read_length(d, &len, "a decimal") < 0) {
+            return NULL;
+        }
+        b = d->p;
+        d->p += len;
+        return decimal_from_bytes(d, n, b, len);
+    case LT_FIXED_DECIMAL:
+        if (need(d, n->size, "a fixed decimal") < 0) {
+            return NULL;
+        }
+        b = d->p;
+        d->p += n->size;
+        return decimal_from_bytes(d, n, b, n->size);
+    default:
+        fail(&d->c, PyExc_ValueError, "corrupt decoder program (logical type %d)", n->logical);
+        return NULL;
+    }
+}
+
+static PyObject *
+read_node(DecoderObject *e, DCtx *d, int ni)
+{
+    Node *n = &e->nodes[ni];
+    PyObject *r;
+    int64_t v;
+    Py_ssize_t len;
+    if (n->c_logical) {
+        return read_logical(d, n);
+    }
+    switch (n->op) {
+    case OP_STRING:
+        r = read_string(d);
+        break;
+    case OP_INT:
+    case OP_LONG:
+        r = read_long(d, &v) < 0 ? NULL : PyLong_FromLongLong(v);
+        break;
+    case OP_NULL:
+        r = Py_None;
+        Py_INCREF(r);
+        break;
+    case OP_BOOLEAN:
+        if (need(d, 1, "a boolean") < 0) {
+            return NULL;
+        }
+        r = *d->p++ != 0 ? Py_True : Py_False; /* fastavro: any byte but 0 is true */
+        Py_INCREF(r);
+        break;
+    case OP_FLOAT: {
+        if (need(d, 4, "a float") < 0) {
+            return NULL;
+        }
+        const unsigned char *p = d->p;
+        union {
+            float f;
+            uint32_t u;
+        } bits;
+        bits.u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+        d->p += 4;
+        r = PyFloat_FromDouble((double)bits.f);
+        break;
+    }
+    case OP_DOUBLE: {
+        if (need(d, 8, "a double") < 0) {
+            return NULL;
+        }
+        union {
+            double f;
+            uint64_t u;
+        } bits;
+        bits.u = 0;
+        for (int i = 7; i >= 0; i--) {
+            bits.u = (bits.u << 8) | d->p[i];
+        }
+        d->p += 8;
+        r = PyFloat_FromDouble(bits.f);
+        break;
+    }
+    case OP_BYTES:
+        if (read_length(d, &len, "bytes") < 0) {
+            return NULL;
+        }
+        r = PyBytes_FromStringAndSize((const char *)d->p, len);
+        d->p += len;
+        break;
+    case OP_FIXED:
+        if (need(d, n->size, "a fixed") < 0) {
+            return NULL;
+        }
+        r = PyBytes_FromStringAndSize((const char *)d->p, n->size);
+        d->p += n->size;
+        break;
+    case OP_ENUM: {
+        Py_ssize_t at = offset_of(d);
+        if (read_long(d, &v) < 0) {
+            return NULL;
+        }
+        if (v < 0 || v >= (int64_t)n->nsymbols) {
+            fail(&d->c, PyExc_ValueError, "enum index %lld at byte %zd is not a symbol of %U (%zd symbols)",
+                 (long long)v, at, n->name, n->nsymbols);
+            return NULL;
+        }
+        r = n->symbol_list[v];
+        Py_INCREF(r);
+        break;
+    }
+    case OP_UNION: {
+        Py_ssize_t at = offset_of(d);
+        if (read_long(d, &v) < 0) {
+            return NULL;
+        }
+        if (v < 0 || v >= (int64_t)n->nchildren) {
+            fail(&d->c, PyExc_ValueError, "union index %lld at byte %zd is not a branch of %U (%zd branches)",
+                 (long long)v, at, n->name, n->nchildren);
+            return NULL;
+        }
+        if (enter_decode(d) < 0) {
+            return NULL;
+        }
+        r = read_node(e, d, n->children[v]);
+        LEAVE(&d->c);
+        break;
+    }
+    case OP_RECORD:
+    case OP_ARRAY:
+    case OP_MAP:
+        if (enter_decode(d) < 0) {
+            return NULL;
+        }
+        if (n->op == OP_RECORD) {
+            r = read_record(e, d, n);
+        } else if (n->op == OP_ARRAY) {
+            r = read_array(e, d, n);
+        } else {
+            r = read_map(e, d, n);
+        }
+        LEAVE(&d->c);
+        break;
+    default:
+        fail(&d->c, PyExc_ValueError, "corrupt decoder program (op %d)", n->op);
+        return NULL;
+    }
+    if (r != NULL && n->reader != NULL) {
+        return call_reader(d, n, r);
+    }
+    return r;
+}
+
+/* The fewest bytes a value of each node takes, for refusing array/map counts that cannot fit: a fixed
+ * point from below (so a lower bound at every step), recursive records included. */
+static void
+compute_min_sizes(Node *nodes, Py_ssize_t nnodes)
+{
+    for (Py_ssize_t i = 0; i < nnodes; i++) {
+        Node *n = &nodes[i];
+        switch (n->op) {
+        case OP_NULL:
+        case OP_RECORD:
+            n->min_size = 0;
+            break;
+        case OP_FLOAT:
+            n->min_size = 4;
+            break;
+        case OP_DOUBLE:
+            n->min_size = 8;
+            break;
+        case OP_FIXED:
+            n->min_size = n->size < MIN_SIZE_CAP ? n->size : MIN_SIZE_CAP;
+            break;
+        default:
+            n->min_size = 1; /* a byte, a varint, a length, a union index or a block count */
+        }
+    }
+    for (Py_ssize_t pass = 0; pass <= nnodes; pass++) {
+        int changed = 0;
+        for (Py_ssize_t i = 0; i < nnodes; i++) {
+            Node *n = &nodes[i];
+            if (n->op != OP_RECORD) {
+                continue;
+            }
+            Py_ssize_t sum = 0;
+            for (Py_ssize_t j = 0; j < n->nfields; j++) {
+                sum += nodes[n->fields[j].node].min_size;
+                if (sum > MIN_SIZE_CAP) {
+                    sum = MIN_SIZE_CAP;
+                }
+            }
+            if (sum != n->min_size) {
+                n->min_size = sum;
+                changed = 1;
+            }
+        }
+        if (!changed) {
+            break;
+        }
+    }
+}
+
+/* logical: per node None, or (reader, in_c): fastavro's LOGICAL_READERS function for the node's type,
+ * and whether the conversion may be done in C (only for fastavro's own date, timestamp and decimal). */
+static int
+load_readers(Node *nodes, Py_ssize_t nnodes, PyObject *logical)
+{
+    if (!PyTuple_Check(logical) || PyTuple_GET_SIZE(logical) != nnodes) {
+        PyErr_SetString(PyExc_ValueError, "decoder program: one logical entry per node is needed");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nnodes; i++) {
+        Node *n = &nodes[i];
+        PyObject *entry = PyTuple_GET_ITEM(logical, i);
+        if (entry == Py_None) {
+            continue;
+        }
+        PyObject *reader;
+        int in_c;
+        if (!PyTuple_Check(entry) ||
+            !PyArg_ParseTuple(entry, "Op;decoder program: malformed logical entry", &reader, &in_c)) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "decoder program: a logical entry must be a tuple");
+            }
+            return -1;
+        }
+        if (!PyCallable_Check(reader)) {
+            PyErr_SetString(PyExc_TypeError, "decoder program: a logical reader must be callable");
+            return -1;
+        }
+        Py_INCREF(reader);
+        n->reader = reader;
+        int timestamp = n->logical == LT_TS_MILLIS || n->logical == LT_TS_MICROS;
+        n->c_logical = in_c && ((n->logical == LT_DATE && n->op == OP_INT) ||
+                                (timestamp && n->op == OP_LONG) ||
+                                (n->logical == LT_DECIMAL && n->op == OP_BYTES) ||
+                                (n->logical == LT_FIXED_DECIMAL && n->op == OP_FIXED));
+    }
+    return 0;
+}
+
+static int
+Decoder_init(DecoderObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"program", "root", "logical", "trailing_error", NULL};
+    PyObject *program, *logical, *trailing_error;
+    int root;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!iO!O:Decoder", kwlist, &PyTuple_Type, &program, &root,
+                                     &PyTuple_Type, &logical, &trailing_error)) {
+        return -1;
+    }
+    if (self->nodes != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Decoder is already initialised");
+        return -1;
+    }
+    if (!PyType_Check(trailing_error) ||
+        !PyType_IsSubtype((PyTypeObject *)trailing_error, (PyTypeObject *)PyExc_ValueError)) {
+        PyErr_SetString(PyExc_TypeError, "trailing_error must be a subclass of ValueError");
+        return -1;
+    }
+    Node *nodes;
+    Py_ssize_t nnodes;
+    int loaded_root;
+    if (load_program(program, root, &nodes, &nnodes, &loaded_root) < 0) {
+        return -1;
+    }
+    if (load_readers(nodes, nnodes, logical) < 0) {
+        free_program(nodes, nnodes);
+        return -1;
+    }
+    compute_min_sizes(nodes, nnodes);
+    Py_INCREF(trailing_error);
+    self->trailing_error = trailing_error;
+    self->nodes = nodes;
+    self->nnodes = nnodes;
+    self->root = loaded_root;
+    return 0;
+}
+
+static PyObject *
+Decoder_decode(DecoderObject *self, PyObject *body)
+{
+    if (self->nodes == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Decoder was not initialised");
+        return NULL;
+    }
+    Py_buffer view;
+    int has_view = 0;
+    DCtx d;
+    if (PyBytes_CheckExact(body)) {
+        d.start = (const unsigned char *)PyBytes_AS_STRING(body);
+        d.end = d.start + PyBytes_GET_SIZE(body);
+    } else {
+        if (PyUnicode_Check(body) || PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError, "expected a bytes-like body, got %s", type_name(body));
+            }
+            return NULL;
+        }
+        has_view = 1;
+        d.start = (const unsigned char *)view.buf;
+        d.end = d.start + view.len;
+    }
+    d.p = d.start;
+    d.empty_items = 0;
+    d.c.depth = 0;
+    d.c.nesting = 0;
+    PyObject *result = read_node(self, &d, self->root);
+    if (result != NULL && d.p != d.end) {
+        Py_CLEAR(result);
+        PyErr_Format(self->trailing_error, "%zd trailing bytes after the Avro body",
+                     (Py_ssize_t)(d.end - d.p));
+    }
+    if (has_view) {
+        PyBuffer_Release(&view);
+    }
+    return result;
+}
+
+static int
+Decoder_traverse(DecoderObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->trailing_error);
+    return traverse_program(self->nodes, self->nnodes, visit, arg);
+}
+
+static int
+Decoder_clear(DecoderObject *self)
+{
+    free_program(self->nodes, self->nnodes);
+    self->nodes = NULL;
+    self->nnodes = 0;
+    Py_CLEAR(self->trailing_error);
+    return 0;
+}
+
+static void
+Decoder_dealloc(DecoderObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    Decoder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+Decoder_get_nodes(DecoderObject *self, void *closure)
+{
+    return PyLong_FromSsize_t(self->nnodes);
+}
+
+static PyMethodDef Decoder_methods[] = {
+    {"decode", (PyCFunction)Decoder_decode, METH_O,
+     "decode(body) -> value: the value of an Avro binary body (bytes-like); ValueError when it is not one."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Decoder_getset[] = {
+    {"accelerated", (getter)Encoder_get_accelerated, NULL, "True: this decoder runs in C.", NULL},
+    {"nodes", (getter)Decoder_get_nodes, NULL, "Number of nodes in the compiled program.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject DecoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "schemas._avro_fast.Decoder",
+    .tp_basicsize = sizeof(DecoderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Decoder(program, root, logical, trailing_error): an Avro binary decoder for one schema.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Decoder_init,
+    .tp_dealloc = (destructor)Decoder_dealloc,
+    .tp_traverse = (traverseproc)Decoder_traverse,
+    .tp_clear = (inquiry)Decoder_clear,
+    .tp_methods = Decoder_methods,
+    .tp_getset = Decoder_getset,
 };
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -2068,7 +2952,7 @@ PyInit__avro_fast(void)
         (str_utcoffset = PyUnicode_InternFromString("utcoffset")) == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&EncoderType) < 0) {
+    if (PyType_Ready(&EncoderType) < 0 || PyType_Ready(&DecoderType) < 0) {
         return NULL;
     }
 #ifndef _WIN32
@@ -2088,6 +2972,12 @@ PyInit__avro_fast(void)
     Py_INCREF(&EncoderType);
     if (PyModule_AddObject(m, "Encoder", (PyObject *)&EncoderType) < 0) {
         Py_DECREF(&EncoderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&DecoderType);
+    if (PyModule_AddObject(m, "Decoder", (PyObject *)&DecoderType) < 0) {
+        Py_DECREF(&DecoderType);
         Py_DECREF(m);
         return NULL;
     }

@@ -4,6 +4,9 @@ Two rules follow Confluent's serializers rather than plain Avro: a value of a to
 schema is written as the raw bytes, without Avro's length prefix, and a ``None`` value is a Kafka
 tombstone: :func:`encode_value` returns ``None`` and nothing is framed.
 
+Bodies are read by a :mod:`schemas.fast_decoder` decoder compiled once per writer schema (C when the
+extension is built, fastavro otherwise or when a different reader schema needs resolution).
+
 Third-party failures are wrapped in :class:`~bus.errors.SerializationError` with the cause chained.
 """
 
@@ -13,9 +16,10 @@ import io
 import struct
 from typing import Any
 
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import schemaless_writer
 
 from bus.errors import SerializationError
+from schemas.fast_decoder import Decoder, TrailingBytesError, compile_decoder
 
 MAGIC_BYTE = 0
 HEADER = struct.Struct(">bI")
@@ -60,13 +64,52 @@ def decode_header(data: bytes) -> tuple[int, memoryview]:
 
 def decode_body(body: bytes | memoryview, writer_schema: Any, reader_schema: Any | None = None) -> Any:
     """Read an Avro body written with ``writer_schema``, resolved to ``reader_schema`` when given."""
-    if writer_schema == "bytes" and reader_schema in (None, "bytes"):
-        return bytes(body)
-    stream = io.BytesIO(body)
+    return decode_with(body, body_decoder(writer_schema, reader_schema))
+
+
+def decode_with(body: bytes | memoryview, decoder: Decoder) -> Any:
+    """Read an Avro body with a decoder from :func:`body_decoder`; SerializationError when it is corrupt."""
     try:
-        value = schemaless_reader(stream, writer_schema, reader_schema)
-    except Exception as exc:  # fastavro raises many types for corrupt input
+        return decoder.decode(body)
+    except TrailingBytesError as exc:
+        raise SerializationError(str(exc)) from None
+    except Exception as exc:
         raise SerializationError(f"Avro body does not decode with its writer schema: {exc}") from exc
-    if stream.tell() != len(body):
-        raise SerializationError(f"{len(body) - stream.tell()} trailing bytes after the Avro body")
-    return value
+
+
+class _RawBytes:
+    """A top-level ``"bytes"`` schema: the body is the value (Confluent's rule, as in :func:`encode`)."""
+
+    accelerated = False
+
+    def decode(self, body: bytes | memoryview) -> bytes:
+        return bytes(body)
+
+
+_RAW_BYTES = _RawBytes()
+_CACHE_SIZE = 256
+_decoders: dict[tuple[int, int], tuple[Any, Any, Decoder]] = {}
+
+
+def body_decoder(writer_schema: Any, reader_schema: Any | None = None) -> Decoder:
+    """The decoder for bodies written with ``writer_schema`` (fastavro-parsed), read as ``reader_schema``.
+
+    Compiled once per pair of schema objects: cached by identity (the cache keeps the schemas alive, so
+    an id is not reused while it is cached), at most 256 pairs.
+    """
+    if writer_schema == "bytes" and reader_schema in (None, "bytes"):
+        return _RAW_BYTES
+    if reader_schema is writer_schema:
+        reader_schema = None
+    key = (id(writer_schema), id(reader_schema))
+    cached = _decoders.get(key)
+    if cached is not None:
+        return cached[2]
+    try:
+        decoder = compile_decoder(writer_schema, reader_schema)
+    except Exception as exc:  # fastavro raises many types for a schema it cannot parse
+        raise SerializationError(f"cannot read bodies with this schema: {exc}") from exc
+    if len(_decoders) >= _CACHE_SIZE:
+        _decoders.clear()
+    _decoders[key] = (writer_schema, reader_schema, decoder)
+    return decoder

@@ -136,7 +136,7 @@ def compile_encoder(schema: Any, *, accelerated: bool | None = None) -> Encoder:
         return PurePythonEncoder(parsed)
     try:
         program, root = compile_program(parsed, named)
-    except _UnsupportedSchemaError:
+    except UnsupportedSchemaError:
         return PurePythonEncoder(parsed)
     return cast(Encoder, _avro_fast.Encoder(program, root))
 
@@ -145,7 +145,7 @@ fast_event_id: Callable[[], str] | None = _avro_fast.new_event_id if ACCELERATED
 """The C extension's random version-4 UUID generator, None when it is not built."""
 
 
-class _UnsupportedSchemaError(Exception):
+class UnsupportedSchemaError(Exception):
     """The schema uses something the C program cannot express; the caller falls back to fastavro."""
 
 
@@ -171,12 +171,12 @@ class _Compiler:
         if isinstance(schema, list):
             return self._union(schema)
         if not isinstance(schema, dict):
-            raise _UnsupportedSchemaError(f"schema {schema!r}")
+            raise UnsupportedSchemaError(f"schema {schema!r}")
         kind = schema.get("type")
         if isinstance(kind, list | dict):
             return self.node(kind)
         if not isinstance(kind, str):
-            raise _UnsupportedSchemaError(f"type {kind!r}")
+            raise UnsupportedSchemaError(f"type {kind!r}")
         name = schema.get("name")
         if kind in NAMED and isinstance(name, str) and name in self.by_name:
             return self.by_name[name]
@@ -215,7 +215,7 @@ class _Compiler:
             return self.by_name[name]
         if name in self.named:
             return self.node(self.named[name])
-        raise _UnsupportedSchemaError(f"unknown type {name!r}")
+        raise UnsupportedSchemaError(f"unknown type {name!r}")
 
     def _field(self, field: Mapping[str, Any]) -> tuple[Any, ...]:
         field_type = field["type"]
