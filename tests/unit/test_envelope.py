@@ -43,14 +43,20 @@ def test_missing_required_header_is_named() -> None:
         CloudEvent.from_headers(headers)
 
 
-def test_event_ids_are_version_4_uuids_and_unique() -> None:
-    """Generated event ids parse as RFC 4122 version-4 UUIDs and do not repeat."""
+@pytest.mark.parametrize("generator", ["new_event_id", "python_event_id"])
+def test_event_ids_are_version_7_uuids_of_now_and_unique(generator: str) -> None:
+    """Generated event ids parse as RFC 9562 version-7 UUIDs carrying the current millisecond, unrepeated."""
+    import time
     import uuid
 
-    from schemas.envelope import new_event_id
+    from schemas import envelope
 
-    ids = [new_event_id() for _ in range(5000)]
+    make = getattr(envelope, generator)
+    before = time.time_ns() // 1_000_000
+    ids = [make() for _ in range(5000)]
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
     for text in ids[:200]:
         parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, text)
+        assert before <= parsed.int >> 80 <= after

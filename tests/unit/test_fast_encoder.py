@@ -36,7 +36,7 @@ from schemas.fast_encoder import (
 needs_c = pytest.mark.skipif(not ACCELERATED, reason="schemas._avro_fast is not built on this machine")
 CATALOG = load_catalog()
 KST = timezone(timedelta(hours=9), "KST")
-UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def fastavro_bytes(schema: Any, value: Any) -> bytes:
@@ -709,12 +709,14 @@ def test_extension_is_built_when_required() -> None:
 # event ids
 
 
-def test_new_event_id_is_a_random_version_4_uuid() -> None:
-    """Ids are lowercase RFC 4122 version-4 UUID strings and do not repeat."""
+def test_new_event_id_is_a_time_ordered_version_7_uuid() -> None:
+    """Ids are lowercase RFC 9562 version-7 UUID strings, never repeat, and their time part never goes back."""
     ids = [new_event_id() for _ in range(50_000)]
-    assert all(UUID4.match(i) for i in ids)
+    assert all(UUID7.match(i) for i in ids)
     assert len(set(ids)) == len(ids)
-    assert {uuid.UUID(i).version for i in ids[:100]} == {4}
+    assert {uuid.UUID(i).version for i in ids[:100]} == {7}
+    stamps = [uuid.UUID(i).int >> 80 for i in ids]
+    assert stamps == sorted(stamps)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -776,7 +778,7 @@ class _RecordingPublisher(Publisher):
 
 
 def test_publisher_sends_fastavro_bytes_and_refuses_bad_payloads_before_sending() -> None:
-    """Publish frames fastavro's bytes with a v4 id; a bad payload is refused before anything is sent."""
+    """Publish frames fastavro's bytes with a v7 id; a bad payload is refused before anything is sent."""
     publisher = _RecordingPublisher(
         KafkaConnection("127.0.0.1:1"), _FakeRegistry(), CATALOG, "localgov", "urn:govbus:agency:localgov"
     )
@@ -787,7 +789,7 @@ def test_publisher_sends_fastavro_bytes_and_refuses_bad_payloads_before_sending(
     assert isinstance(producer, _RecordingProducer)
     assert [m["value"] for m in producer.sent] == [codec_encode(258, moved.parsed, p) for p in payloads]
     assert [dict(m["headers"])["ce_id"] for m in producer.sent] == ids
-    assert all(UUID4.match(i) for i in ids)
+    assert all(UUID7.match(i) for i in ids)
     bad = {**payloads[0], "new_address": {**payloads[0]["new_address"], "postal_code": 3000}}
     problem = r"new_address\.postal_code: expected str, got int$" if ACCELERATED else r".*postal_code"
     with pytest.raises(
