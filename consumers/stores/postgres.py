@@ -74,6 +74,12 @@ class PostgresTransaction:
         with self._connection.cursor() as cursor:
             cursor.executemany(pyformat(query), params)
 
+    def copy_rows(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Stream ``rows`` into a ``COPY … FROM STDIN`` statement (formatted in C by psycopg)."""
+        with self._connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+
 
 class PostgresStore(SqlStore):
     """A read-model store in one PostgreSQL database."""
@@ -222,17 +228,24 @@ class PostgresStore(SqlStore):
         return found
 
     def _upsert(self, tx: Any, table: Table, name: str, rows: list[tuple[Any, ...]]) -> None:
-        kinds = table.all_columns
-        arrays = ", ".join(f"?::{ARRAY_TYPES[kind]}" for kind in kinds.values())
-        others = [c for c in kinds if c not in table.key]
-        query = (
-            f"INSERT INTO {sql.quote(name)} ({', '.join(sql.quote(c) for c in kinds)}) "
-            f"SELECT * FROM unnest({arrays}) "
+        """COPY the rows into a temporary table of the same shape, then upsert from it in one statement.
+
+        Passing the rows as one array per column made psycopg format every value in Python (about 20 µs
+        a row); COPY formats them in C. The temporary table lives as long as the connection and is
+        emptied by every commit.
+        """
+        columns = ", ".join(sql.quote(c) for c in table.all_columns)
+        others = [c for c in table.all_columns if c not in table.key]
+        staging = sql.quote(sql.derived_name(f"{name}__staging"))
+        tx.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {sql.quote(name)})", None)
+        tx.copy_rows(f"COPY {staging} ({columns}) FROM STDIN", rows)
+        tx.execute(
+            f"INSERT INTO {sql.quote(name)} ({columns}) SELECT {columns} FROM {staging} "
             f"ON CONFLICT ({', '.join(sql.quote(c) for c in table.key)}) DO UPDATE SET "
             + ", ".join(f"{sql.quote(c)} = excluded.{sql.quote(c)}" for c in others)
+            + f"; TRUNCATE {staging}",
+            None,
         )
-        for part in sql.chunks(rows, ROWS_PER_STATEMENT):
-            tx.execute(query, [list(values) for values in zip(*part, strict=True)])
 
     def _delete(self, tx: Any, table: Table, name: str, keys: list[tuple[Any, ...]]) -> None:
         query = f"DELETE FROM {sql.quote(name)} WHERE {self._key_match(table)}"

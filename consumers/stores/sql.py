@@ -116,7 +116,11 @@ def pkey_name(name: str) -> str:
 
 def index_name(name: str, columns: Sequence[str]) -> str:
     """The index name for ``columns`` of stored table ``name``; hashed when it would be too long."""
-    full = f"{name}__by__{'__'.join(columns)}"
+    return derived_name(f"{name}__by__{'__'.join(columns)}")
+
+
+def derived_name(full: str) -> str:
+    """``full`` as a name of at most :data:`MAX_NAME` characters (its end replaced by a hash if longer)."""
     if len(full) <= MAX_NAME:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:12]

@@ -710,7 +710,7 @@ def test_extension_is_built_when_required() -> None:
 
 
 def test_new_event_id_is_a_time_ordered_version_7_uuid() -> None:
-    """Ids are lowercase RFC 9562 version-7 UUID strings, never repeat, and their time part never goes back."""
+    """Ids are lowercase RFC 9562 version-7 UUIDs, never repeat, and their time part never goes back."""
     ids = [new_event_id() for _ in range(50_000)]
     assert all(UUID7.match(i) for i in ids)
     assert len(set(ids)) == len(ids)
