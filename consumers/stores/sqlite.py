@@ -223,15 +223,24 @@ class SqliteStore(SqlStore):
     def claim_events(self, tx: Any, adapter: str, event_ids: Iterable[str]) -> set[str]:
         """Record the ids as applied by ``adapter`` in ``tx``; returns the ids it had not applied before.
 
-        SQLite has one writer at a time, so no other transaction can claim an id in between.
+        SQLite has one writer at a time, so no other transaction can claim an id in between. Usually
+        every id is new (the runner looked them up in its snapshot): one insert does it, and only when
+        the primary key refuses one are the known ids looked up, the insert undone to its savepoint.
         """
         wanted = list(dict.fromkeys(event_ids))
+        insert = f"INSERT INTO {sql.EVENTS_TABLE} (adapter, event_id) VALUES (?, ?)"
+        tx.execute("SAVEPOINT claim_events", None)
+        try:
+            tx.executemany(insert, [(adapter, event_id) for event_id in wanted])
+        except sqlite3.IntegrityError:
+            tx.execute("ROLLBACK TO claim_events", None)
+        else:
+            tx.execute("RELEASE claim_events", None)
+            return set(wanted)
+        tx.execute("RELEASE claim_events", None)
         seen = self.applied_events(tx, adapter, wanted)
         new = [event_id for event_id in wanted if event_id not in seen]
-        tx.executemany(
-            f"INSERT INTO {sql.EVENTS_TABLE} (adapter, event_id) VALUES (?, ?)",
-            [(adapter, event_id) for event_id in new],
-        )
+        tx.executemany(insert, [(adapter, event_id) for event_id in new])
         return set(new)
 
     def shadow(self, tables: Iterable[Table], adapter: str) -> None:
