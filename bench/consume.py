@@ -1,15 +1,16 @@
 """Consumer throughput and latency: the projection runtime into each store, next to a baseline of one run.
 
 - ``sqlite`` and ``postgres``: every read-model adapter (:data:`consumers.adapters.ADAPTERS`) runs a
-  :class:`~consumers.runtime.ReadModelRunner` in a thread of its own into one fresh store, exactly once
-  (positions and applied event ids in each batch's transaction), until every partition's lag is zero,
-  as ``govbus consume --until-caught-up`` does. The figure is the records the adapters consumed,
-  summed over adapters (a topic two adapters read counts twice), divided by the wall time from the
-  threads' start to the last one's end, group join included.
-- ``baseline``: the same records, one plain consumer per adapter reading that adapter's topics, decoded by
-  :class:`~consumers.decoder.EventDecoder` and upserted into one SQLite file as JSON keyed by topic and
-  Kafka key with ``executemany``: no positions, no event ids, no working set, no projection. The cost
-  floor of getting an event from Kafka into a database.
+  :class:`~consumers.runtime.ReadModelRunner` into one fresh store, exactly once (positions and applied
+  event ids in each batch's transaction), until every partition's lag is zero, as ``govbus consume
+  --until-caught-up`` does: the adapters split by backlog over ``workers`` forked processes
+  (:func:`bus.workers.balance`), a thread each within its process. The figure is the records the
+  adapters consumed, summed over adapters (a topic two adapters read counts twice), divided by the
+  wall time from the first fork to the last process's end, group join included.
+- ``baseline``: the same records, split over the same processes, one plain consumer per adapter reading
+  that adapter's topics, decoded by :class:`~consumers.decoder.EventDecoder` and upserted into one
+  SQLite file as JSON keyed by topic and Kafka key with ``executemany``: no positions, no event ids, no
+  working set, no projection. The cost floor of getting an event from Kafka into a database.
 - ``e2e``: a publisher thread publishes the residents' and benefits' events at a constant rate, each with
   its CloudEvents time set when it is published, while those two runners keep a SQLite store up to date;
   an event's latency is the wall time its batch committed (:attr:`RunStats.committed_at`) minus its
