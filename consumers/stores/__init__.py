@@ -21,11 +21,19 @@ Open a store with :func:`open_store` from ``GOVBUS_READMODEL_URL``:
 * ``sqlite:///relative/path.sqlite`` or ``sqlite:////absolute/path.sqlite``
   (:mod:`consumers.stores.sqlite`);
 * ``postgresql://user:password@host:port/dbname`` (:mod:`consumers.stores.postgres`).
+
+A URL that cannot name a database (not UTF-8, a host part that does not parse, a host name no resolver
+accepts) is a :class:`~bus.errors.ConfigurationError` before any connection is tried; its message shows
+the URL through :func:`bus.urls.redact`, so no password reaches a terminal or a log.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from bus.errors import ConfigurationError
 from bus.urls import redact
@@ -44,6 +52,7 @@ from consumers.stores.sqlite import SqliteStore
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+SHOWN_HOST_CHARS = 60
 
 __all__ = [
     "REBUILD_SUFFIX",
@@ -78,7 +87,43 @@ def open_store(url: str, *, create_folder: bool = False) -> Store:
             )
         return SqliteStore(path)
     if url.startswith(POSTGRES_PREFIXES):
+        _check_postgres_url(url)
         return PostgresStore(url)
     raise ConfigurationError(
         f"unsupported read-model URL {redact(url)!r}; expected sqlite:///PATH or postgresql://..."
     )
+
+
+def _check_postgres_url(url: str) -> None:
+    """Raise ConfigurationError for a PostgreSQL URL the driver would fail on with a traceback or a leak.
+
+    The driver encodes the URL as UTF-8 and host names with IDNA, raising UnicodeError (not one of its
+    own errors) when it cannot; and libpq quotes the whole URL, password included, when a bracketed
+    host does not parse. What libpq reports without either stays the store's connection error.
+    """
+    expected = "expected postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(f"read-model URL {redact(url)!r} is not valid UTF-8; {expected}") from None
+    try:
+        urlsplit(url)
+    except ValueError:
+        raise ConfigurationError(
+            f"read-model URL {redact(url)!r} has a host part that does not parse; {expected}"
+        ) from None
+    try:
+        hosts = str(conninfo_to_dict(url).get("host", ""))
+    except psycopg.Error:
+        return  # PostgresStore reports it, with any password masked
+    for host in hosts.split(","):
+        if host.startswith("/") or ":" in host:  # a socket folder or an IPv6 address: no IDNA
+            continue
+        try:
+            host.encode("idna")
+        except UnicodeError:
+            shown = host if len(host) <= SHOWN_HOST_CHARS else f"{host[:SHOWN_HOST_CHARS]}..."
+            raise ConfigurationError(
+                f"read-model URL {redact(url)[: SHOWN_HOST_CHARS * 2]!r} names host {shown!r}, which is "
+                "not a valid host name (each dot-separated label has 1 to 63 characters)"
+            ) from None

@@ -46,25 +46,28 @@ def register(commands: Any) -> None:
 def run_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild the read model, print progress and the row count of each table."""
     model = build_read_model(args.name)
-    require_kafka(settings)
-    require_registry(settings)
+    # The store first: a mistyped read-model URL is named even when Kafka is down too.
     store = build_store(settings)
-    registry = build_registry_client(settings)
     try:
-        runner = build_runner(
-            settings, model.name, store=store, registry=registry, catalog=load_catalog(), shadow=True
-        )
-        say(f"rebuilding {model.name} from the beginning of {', '.join(runner.topics)}")
-        last = [time.monotonic()]
+        require_kafka(settings)
+        require_registry(settings)
+        registry = build_registry_client(settings)
+        try:
+            runner = build_runner(
+                settings, model.name, store=store, registry=registry, catalog=load_catalog(), shadow=True
+            )
+            say(f"rebuilding {model.name} from the beginning of {', '.join(runner.topics)}")
+            last = [time.monotonic()]
 
-        def progress(stats: RunStats) -> None:
-            if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
-                last[0] = time.monotonic()
-                say(f"{stats.applied} events applied")
+            def progress(stats: RunStats) -> None:
+                if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+                    last[0] = time.monotonic()
+                    say(f"{stats.applied} events applied")
 
-        result = rebuild_read_model(store, runner, progress)
+            result = rebuild_read_model(store, runner, progress)
+        finally:
+            registry.close()
     finally:
-        registry.close()
         store.close()
     dead = f", {result.dead_lettered} set aside as dead letters" if result.dead_lettered else ""
     say(f"rebuilt {model.name}: {result.applied} events applied{dead} in {result.seconds:.1f}s; swapped in")
