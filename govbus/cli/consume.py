@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from bus.errors import ConfigurationError, KafkaUnavailableError
+from bus.errors import ConfigurationError, GovbusError, KafkaUnavailableError
 from bus.progress import say
 from bus.settings import Settings
 from bus.workers import balance, run_forked
@@ -132,6 +132,10 @@ def _consume(names: list[str], args: argparse.Namespace, settings: Settings, *, 
         failure = failures[0]
         if isinstance(failure, KafkaUnavailableError):  # Kafka went away between the check and the start
             raise KafkaUnavailableError(f"{failure}: {START_KAFKA}", failure.bootstrap) from failure
+        if not isinstance(failure, GovbusError):  # a bug: one line here, the traceback is in the log
+            raise GovbusError(
+                f"an adapter stopped on an unexpected error: {type(failure).__name__}: {failure}"
+            ) from failure
         raise failure
     total = sum(runner.stats.applied for runner in runners)
     if args.until_caught_up and not quiet:

@@ -156,11 +156,6 @@ def test_a_projection_bug_exits_1_records_nothing_and_a_fixed_run_applies_every_
     assert "total lag 0" in _govbus(env, "lag", "residents").stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="govbus/cli/consume.py re-raises the projection's KeyError, which govbus.cli.main does not "
-    "catch: the user gets a Python traceback instead of one line",
-)
 def test_a_projection_bug_is_reported_in_one_line(
     bus_settings: Settings, gateway_url: str, registry: RegistryClient
 ) -> None:
