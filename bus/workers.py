@@ -9,7 +9,8 @@ its own.
 When a child fails (raises, or dies without a result), the others are stopped (SIGTERM, which the
 work is expected to treat as "stop now": the consumer adapters finish their batch and close) and the
 failure is raised in the parent as :class:`WorkerError`, naming the piece of work and its error.
-SIGINT and SIGTERM sent to the parent are passed on to every child.
+SIGINT and SIGTERM sent to the parent are passed on to every child, and a child gets SIGTERM when its
+parent dies (SIGKILL included), so a worker never outlives the command that started it.
 
 :func:`balance` splits weighted names into groups of about equal weight (largest first, each into the
 lightest group), so that a process is not left with all the heavy work.
@@ -18,9 +19,12 @@ lightest group), so that a process is not left with all the heavy work.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection, wait
 from types import FrameType
@@ -30,6 +34,7 @@ from bus.errors import GovbusError
 
 T = TypeVar("T")
 
+PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 30.0
 """How long stopped children may take to finish before they are killed."""
 
@@ -78,7 +83,7 @@ def run_forked(work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
     try:
         for name, job in work.items():
             receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(job, sender), name=name, daemon=False)
+            process = context.Process(target=_child, args=(job, sender, os.getpid()), name=name, daemon=False)
             process.start()
             sender.close()
             children[name] = (process, receiver)
@@ -91,10 +96,11 @@ def run_forked(work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
         _stop(children)
 
 
-def _child(job: Callable[[], Any], sender: Connection) -> None:
+def _child(job: Callable[[], Any], sender: Connection, parent: int) -> None:
     """In the child: run the job and send back ("ok", result) or ("error", message)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    _stop_with_parent(parent)
     try:
         result = job()
     except BaseException as exc:  # everything goes back to the parent, which decides
@@ -104,6 +110,28 @@ def _child(job: Callable[[], Any], sender: Connection) -> None:
     sender.send(("ok", result))
     sender.close()
     os._exit(0)
+
+
+def _stop_with_parent(parent: int) -> None:
+    """Have this child receive SIGTERM when its parent dies, even by SIGKILL, so no worker outlives it.
+
+    Linux delivers it (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread notices the new parent.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the request took effect
+                os.kill(os.getpid(), signal.SIGTERM)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _describe(exc: BaseException) -> str:

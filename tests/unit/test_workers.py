@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,3 +66,39 @@ def test_an_unexpected_exception_names_its_type() -> None:
     """A bug in a child (not a govbus error) is reported with its exception type and message."""
     with pytest.raises(WorkerError, match=r"^bug: KeyError: 'resident_id'$"):
         run_forked({"bug": lambda: {}["resident_id"]})
+
+
+def test_children_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the process that forked the workers makes them stop too: none outlives it."""
+    pids = tmp_path / "pids"
+    script = (
+        "import os, time\n"
+        "from bus.workers import run_forked\n"
+        "def job():\n"
+        f"    with open({str(pids)!r}, 'a') as f: f.write(f'{{os.getpid()}}\\n')\n"
+        "    time.sleep(60)\n"
+        "run_forked({'a': job, 'b': job})\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not pids.exists() or len(pids.read_text().split()) < 2):
+        time.sleep(0.05)
+    children = [int(pid) for pid in pids.read_text().split()]
+    assert len(children) == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (dead, not yet reaped by init) counts as stopped
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
