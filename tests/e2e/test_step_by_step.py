@@ -58,7 +58,10 @@ def user_env(kafka_bootstrap: str, tmp_path: Path, unique_name: str) -> Iterator
 
 
 def _stack_processes(home: Path) -> list[int]:
-    """Pids of every process on this machine running with ``home`` as its GOVBUS_HOME."""
+    """Pids of every process on this machine running with ``home`` as its GOVBUS_HOME.
+
+    The consumers' worker processes (forked by ``govbus consume``) are left out: their parent is one.
+    """
     mark = f"GOVBUS_HOME={home}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -69,7 +72,14 @@ def _stack_processes(home: Path) -> list[int]:
                 continue
             if mark in environ and process_alive(int(entry.name)):
                 pids.append(int(entry.name))
-    return pids
+    return [pid for pid in pids if _parent(pid) not in pids]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _expected_resident() -> dict[str, Any]:
