@@ -5,8 +5,8 @@ every reaction in one ``govbus consume`` process) and returns when each answers;
 run detached, each with its pid file in ``{home}/run/`` and its log in ``{home}/logs/``. ``down`` stops
 exactly those processes: a pid file is believed only while its process is still ``python -m govbus
 COMMAND`` run with this ``GOVBUS_HOME`` (read from ``/proc``), so a pid the system has handed to another
-program is never signalled. The broker is stopped only when ``up`` started
-it: ``run/broker.json`` records its pid and port, and lives only as long as that broker does.
+program is never signalled. The broker is stopped only when ``up`` started it: ``run/broker.json``
+records its pid and port, and lives only as long as that broker does.
 """
 
 from __future__ import annotations

@@ -310,10 +310,9 @@ class ReactionAdapter(Generic[S]):
     def _record_moved_positions(self, state: S, producer: Producer, consumer: Consumer) -> bool:
         """Commit positions that moved without a record to show for it, so the group's lag reaches zero.
 
-        Returns whether there were any.
-
         A ``read_committed`` consumer steps over transaction markers and aborted records without
-        returning them; when nothing follows them, no batch would ever carry their offsets.
+        returning them; when nothing follows them, no batch would ever carry their offsets. Returns
+        whether any position moved.
         """
         positions = consumer.position(consumer.assignment())
         moved = [tp for tp in positions if tp.offset > self.stats.positions.get((tp.topic, tp.partition), -1)]
