@@ -130,10 +130,15 @@ def read_dead_letters(
 
     The reader is assigned its partitions (it joins no group and commits nothing), so reading never
     moves anyone's offsets. Letters are ordered by DLQ partition and offset: the DLQ keeps the
-    original key, so one key's letters are in the order they were set aside.
+    original key, so one key's letters are in the order they were set aside. A reaction writes its dead
+    letters in Kafka transactions: the reader (``read_committed``) never sees aborted ones, and a
+    partition's end may be a transaction marker no record stands at, so a partition is also done when
+    the reader reaches its end (``enable.partition.eof``).
     """
     topic = topic_prefix + dlq_topic(adapter)
-    consumer = Consumer(connection.consumer(group_id=f"govbus-dlq-reader.{topic}"))
+    consumer = Consumer(
+        connection.consumer(group_id=f"govbus-dlq-reader.{topic}", **{"enable.partition.eof": True})
+    )
     try:
         if missing_topics(consumer, [topic], connection.bootstrap_servers, timeout_s):
             raise ConfigurationError(
@@ -154,7 +159,11 @@ def read_dead_letters(
         deadline = time.monotonic() + timeout_s
         while ends:
             message = consumer.poll(0.2)
-            if message is None or message.error() is not None:
+            error = None if message is None else message.error()
+            if message is not None and error is not None and error.code() == KafkaError._PARTITION_EOF:
+                ends.pop(int(message.partition() or 0), None)
+                continue
+            if message is None or error is not None:
                 if time.monotonic() > deadline:
                     raise ConfigurationError(
                         f"reading {topic} on Kafka at {connection.bootstrap_servers} "

@@ -8,12 +8,13 @@ for and the caller owns (and closes) the result.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bus.kafka_config import Config, KafkaConnection
 from bus.settings import Settings
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
+from consumers.reactions import ReactionAdapter, build_reaction
 from consumers.runtime import ReadModelRunner
 from consumers.stores import Store, open_store
 from producers.publisher import Publisher
@@ -91,6 +92,27 @@ def build_runner(
         EventDecoder(registry or build_registry_client(settings), catalog or load_catalog()),
         topic_prefix=settings.topic_prefix,
         shadow=shadow,
+    )
+
+
+def build_reaction_adapter(
+    settings: Settings,
+    name: str,
+    *,
+    registry: RegistryClient | None = None,
+    catalog: Catalog | None = None,
+) -> ReactionAdapter[Any]:
+    """The reaction adapter ``name`` (a name of ``consumers.reactions.REACTIONS``) ready to run.
+
+    Pass ``registry`` (and close it yourself) to share one registry client; otherwise the adapter gets
+    a client of its own.
+    """
+    return build_reaction(
+        name,
+        build_connection(settings, f"govbus-{name}"),
+        registry or build_registry_client(settings),
+        catalog or load_catalog(),
+        settings.topic_prefix,
     )
 
 

@@ -1,11 +1,12 @@
 """The local stack ``govbus up`` runs in the background: the broker, the gateway and the consumer adapters.
 
-``up`` brings the parts up in order (broker, topics, gateway, catalog, consumers) and returns when each
-answers; the processes it starts run detached, each with its pid file in ``{home}/run/`` and its log in
-``{home}/logs/``. ``down`` stops exactly those processes: a pid file is believed only while its process
-is still ``python -m govbus COMMAND`` run with this ``GOVBUS_HOME`` (read from ``/proc``), so a pid the
-system has handed to another program is never signalled. The broker is stopped only when ``up`` started
-it: ``run/broker.json`` records its pid and port, and lives only as long as that broker does.
+``up`` brings the parts up in order (broker, topics, gateway, catalog, consumers: every read model and
+every reaction in one ``govbus consume`` process) and returns when each answers; the processes it starts
+run detached, each with its pid file in ``{home}/run/`` and its log in ``{home}/logs/``. ``down`` stops
+exactly those processes: a pid file is believed only while its process is still ``python -m govbus
+COMMAND`` run with this ``GOVBUS_HOME`` (read from ``/proc``), so a pid the system has handed to another
+program is never signalled. The broker is stopped only when ``up`` started it: ``run/broker.json``
+records its pid and port, and lives only as long as that broker does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from confluent_kafka.admin import AdminClient
 from bus.errors import ConfigurationError, GovbusError
 from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_read_model
+from consumers.reactions import REACTIONS
 from govbus.bootstrap import build_connection, build_registry_client
 from govbus.local_kafka import (
     LocalKafka,
@@ -108,7 +110,8 @@ class Stack:
         self.gateway = Service(
             "gateway", ("gateway", "--host", "127.0.0.1", "--port", str(self.gateway_port))
         )
-        self.consumers = Service("consumers", ("consume",))
+        self.consumers_ready = self.run_dir / "consumers.ready"
+        self.consumers = Service("consumers", ("consume", "--ready-file", str(self.consumers_ready)))
 
     def pid_file(self, service: Service) -> Path:
         """Where ``up`` records the pid of ``service``."""
@@ -140,6 +143,7 @@ class Stack:
         with self._lock():
             for service in (self.consumers, self.gateway):
                 self._stop(service, progress)
+            self.consumers_ready.unlink(missing_ok=True)  # left behind only by a consumers process killed
             self._broker_down(progress)
 
     def status(self) -> list[PartStatus]:
@@ -228,7 +232,13 @@ class Stack:
             return False
 
     def _consumers_answer(self) -> bool:
-        """True when every adapter's topics are assigned to a member of a consumer group."""
+        """True when every reaction emits and every read model's topics are assigned to a group member.
+
+        A reaction joins no group (it assigns itself every partition), so its word comes from the ready
+        file the consumers process keeps: written by that very process, naming every reaction as emitting.
+        """
+        if not self._reactions_emit():
+            return False
         prefix = self.settings.topic_prefix
         wanted = {prefix + topic for name in ADAPTERS for topic in build_read_model(name).topics}
         admin = self._admin
@@ -247,6 +257,14 @@ class Stack:
                     if member.assignment is not None:
                         assigned.update(tp.topic for tp in member.assignment.topic_partitions)
         return wanted <= assigned
+
+    def _reactions_emit(self) -> bool:
+        try:
+            ready = json.loads(self.consumers_ready.read_text())
+            pid, emitting = int(ready["pid"]), set(ready["emitting"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return False
+        return pid == self._find(self.consumers) and emitting >= set(REACTIONS)
 
     def _service_up(self, service: Service, answers: Callable[[], bool], progress: Progress) -> None:
         log = self.log_file(service)

@@ -1,8 +1,8 @@
 """The topics the bus needs: one list, used by ``govbus topics create``, ``govbus up`` and the demo.
 
 The broker never creates a topic on its own (``auto.create.topics.enable=false``), so every topic a publisher
-or a consumer adapter uses is created here first: the catalog's topics and each adapter's dead-letter topic,
-all with the settings' topic prefix, partitions and replication factor.
+or a consumer adapter uses is created here first: the catalog's topics, each read-model adapter's and each
+reaction's dead-letter topic, all with the settings' topic prefix, partitions and replication factor.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from bus.settings import Settings
 from bus.topics import ensure_topics
 from consumers.adapters import ADAPTERS
 from consumers.dlq import dlq_topic
+from consumers.reactions import REACTIONS
 from govbus.bootstrap import build_connection
 from schemas.catalog import Catalog, load_catalog
 
@@ -26,8 +27,9 @@ class TopicsCreated:
 
 
 def bus_topics(settings: Settings, catalog: Catalog | None = None) -> list[str]:
-    """Every topic the bus needs, prefixed: the catalog's topics, then one ``{adapter}.dlq`` per adapter."""
-    names = [*(catalog or load_catalog()).topics(), *(dlq_topic(adapter) for adapter in ADAPTERS)]
+    """Every topic the bus needs, prefixed: the catalog's topics, then each adapter's and reaction's DLQ."""
+    dlqs = [dlq_topic(name) for name in (*ADAPTERS, *REACTIONS)]
+    names = [*(catalog or load_catalog()).topics(), *dlqs]
     return [settings.topic_prefix + name for name in names]
 
 

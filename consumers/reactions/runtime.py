@@ -48,6 +48,11 @@ Decisions worth knowing:
   second time for the death (the benefits read model, ``consumers.projections.finance``, keeps the first).
   Otherwise the order in which the topics are read changes nothing: a grant read after the death is suspended
   with the same event id as one read before it.
+- **Until caught up.** ``run(stop, until_caught_up=True)`` (``govbus consume --until-caught-up``) returns once
+  the committed position of every input partition has reached its end offset, asked of the broker when a
+  poll returns nothing and no moved position is left to commit: the group's lag (``govbus lag``) is then
+  zero. The events it emitted on its own agency's topic are input too, so it returns only after reading
+  them back.
 - **Bad input** (a record that cannot be decoded, or lacks its CloudEvents headers) goes to ``{name}.dlq``
   inside the same transaction, with its key, value and headers and ``govbus_dlq_*`` headers naming its origin
   and cause. The input topics and the DLQ topic must exist before the adapter starts.
@@ -139,7 +144,7 @@ class ReactionAdapter(Generic[S]):
         self.name = rules.name
         self.topics = [topic_prefix + topic for topic in rules.topics]
         self.dlq = topic_prefix + dlq_topic(rules.name)
-        self.group_id = f"{topic_prefix}govbus.{rules.name}"
+        self.group_id = group_id(rules.name, topic_prefix)
         self.transactional_id = self.group_id
         self.stats = ReactionStats()
         self.ready = threading.Event()
@@ -151,8 +156,12 @@ class ReactionAdapter(Generic[S]):
         self._before_commit = before_commit
         self._aborts_in_a_row = 0
 
-    def run(self, stop: threading.Event) -> ReactionStats:
-        """Rebuild the state, then consume and emit until ``stop`` is set; returns the counters."""
+    def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> ReactionStats:
+        """Rebuild the state, then consume and emit until ``stop`` is set; returns the counters.
+
+        With ``until_caught_up`` it also returns once every input partition's committed position is at
+        the partition's end.
+        """
         self._output.resolve(self.rules.emits)
         producer = Producer(self._connection.producer(**{"transactional.id": self.transactional_id}))
         self._call("init_transactions", lambda: producer.init_transactions(TXN_TIMEOUT_S))
@@ -164,7 +173,8 @@ class ReactionAdapter(Generic[S]):
                 if start is None:
                     break
                 try:
-                    self._emit(state, producer, start, stop)
+                    if self._emit(state, producer, start, stop, until_caught_up):
+                        break
                 except _AbortRequiredError as exc:
                     self._aborted(producer, exc)
         finally:
@@ -245,7 +255,15 @@ class ReactionAdapter(Generic[S]):
 
     # -- steady state: one transaction per batch -------------------------------------------------
 
-    def _emit(self, state: S, producer: Producer, start: dict[Place, int], stop: threading.Event) -> None:
+    def _emit(
+        self,
+        state: S,
+        producer: Producer,
+        start: dict[Place, int],
+        stop: threading.Event,
+        until_caught_up: bool,
+    ) -> bool:
+        """Consume and emit until ``stop`` is set (False) or, with ``until_caught_up``, caught up (True)."""
         consumer = Consumer(self._connection.consumer(self.group_id))
         consumer.assign([TopicPartition(t, p, offset) for (t, p), offset in start.items()])
         self.stats.positions.update({place: offset for place, offset in start.items() if offset >= 0})
@@ -262,22 +280,45 @@ class ReactionAdapter(Generic[S]):
                         log.warning("reaction.consume.error", adapter=self.name, error=str(error))
                 if records:
                     self._transact(state, producer, consumer, records)
-                else:
-                    self._record_moved_positions(state, producer, consumer)
+                elif not self._record_moved_positions(state, producer, consumer) and (
+                    until_caught_up and self._caught_up(consumer)
+                ):
+                    log.info("reaction.caught_up", adapter=self.name, emitted=self.stats.emitted)
+                    return True
         finally:
             self.ready.clear()
             consumer.close()
+        return False
 
-    def _record_moved_positions(self, state: S, producer: Producer, consumer: Consumer) -> None:
+    def _caught_up(self, consumer: Consumer) -> bool:
+        """True when the committed position of every assigned partition is at its end offset.
+
+        The end is asked of the broker, not taken from the last fetch answer: that one may predate
+        the transaction this adapter just committed to its own agency's topic, which it also reads.
+        """
+        for tp in consumer.assignment():
+            try:
+                low, high = consumer.get_watermark_offsets(tp, timeout=TXN_TIMEOUT_S, cached=False)
+            except KafkaException as exc:
+                log.warning("reaction.watermarks", adapter=self.name, topic=tp.topic, error=str(exc))
+                return False
+            # A partition with nothing committed yet starts at its low watermark.
+            if self.stats.positions.get((tp.topic, tp.partition), low) < high:
+                return False
+        return True
+
+    def _record_moved_positions(self, state: S, producer: Producer, consumer: Consumer) -> bool:
         """Commit positions that moved without a record to show for it, so the group's lag reaches zero.
 
         A ``read_committed`` consumer steps over transaction markers and aborted records without
-        returning them; when nothing follows them, no batch would ever carry their offsets.
+        returning them; when nothing follows them, no batch would ever carry their offsets. Returns
+        whether any position moved.
         """
         positions = consumer.position(consumer.assignment())
         moved = [tp for tp in positions if tp.offset > self.stats.positions.get((tp.topic, tp.partition), -1)]
         if moved:
             self._transact(state, producer, consumer, [], moved)
+        return bool(moved)
 
     def _transact(
         self,
@@ -358,6 +399,11 @@ class ReactionAdapter(Generic[S]):
                     "reaction.retry", adapter=self.name, call=what, attempt=attempt, error=error.str()
                 )
                 time.sleep(RETRY_PAUSE_S)
+
+
+def group_id(name: str, topic_prefix: str = "") -> str:
+    """The group of reaction ``name``: where its positions are committed, and its ``transactional.id``."""
+    return f"{topic_prefix}govbus.{name}"
 
 
 def _in_time_order(records: list[Message]) -> list[Message]:

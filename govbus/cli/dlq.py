@@ -1,9 +1,18 @@
 """``govbus dlq list ADAPTER [--json]`` and ``govbus dlq replay ADAPTER [--id EVENT_ID ...]``.
 
 ``list`` reads ``{prefix}{adapter}.dlq`` from the beginning to its end offset without joining a group
-or committing anything. ``replay`` re-applies the chosen dead letters (default: all) through the read
-model (:mod:`consumers.replay`): an event already applied is skipped and reported, one that fails
-again is reported with its reason and the command exits 1 after applying the others.
+or committing anything; ADAPTER is a read model or a reaction. ``replay`` re-applies the chosen dead
+letters (default: all) through the read model (:mod:`consumers.replay`): an event already applied is
+skipped and reported, one that fails again is reported with its reason and the command exits 1 after
+applying the others.
+
+``replay`` refuses a reaction, in one line, exit 1. A reaction decides in Kafka transactions on a state
+rebuilt from its input topics, under a ``transactional.id`` that a second writer would fence, so a dead
+letter cannot be decided on beside the running reaction. Its way back is the log itself: after the
+fix, with the reaction stopped, move its group's committed offset on the dead letter's partition back
+to the letter's offset (``kafka-consumer-groups.sh --reset-offsets``); on its next start the reaction
+rebuilds its state up to there and decides again from there. What it decided before is in its state
+by then (its own topic is input too), and a decision made again carries the same event id.
 """
 
 from __future__ import annotations
@@ -19,8 +28,11 @@ from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_read_model
 from consumers.decoder import EventDecoder
 from consumers.dlq import DeadLetter, read_dead_letters
+from consumers.reactions import REACTIONS
+from consumers.reactions.runtime import group_id
 from consumers.replay import replay_dead_letters
 from govbus.bootstrap import build_connection, build_registry_client, build_store
+from govbus.cli.consume import check_names
 from govbus.cli.preflight import require_kafka, require_registry
 from schemas.catalog import load_catalog
 
@@ -30,13 +42,15 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("dlq", help="list or replay an adapter's dead letters")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="show every dead letter of the adapter with its cause")
-    listing.add_argument("adapter", metavar="ADAPTER", help=f"one of {', '.join(ADAPTERS)}")
+    listing.add_argument(
+        "adapter", metavar="ADAPTER", help=f"one of {', '.join(ADAPTERS)}, {', '.join(REACTIONS)}"
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per dead letter")
     listing.set_defaults(handler=run_list)
     replay = actions.add_parser(
         "replay", help="re-apply dead letters after a fix (already applied events are skipped)"
     )
-    replay.add_argument("adapter", metavar="ADAPTER", help=f"one of {', '.join(ADAPTERS)}")
+    replay.add_argument("adapter", metavar="ADAPTER", help=f"one of {', '.join(ADAPTERS)} (not a reaction)")
     replay.add_argument(
         "--id",
         dest="ids",
@@ -65,6 +79,14 @@ def run_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     """Re-apply the chosen dead letters; exit 1 when one fails again."""
+    if args.adapter in REACTIONS:
+        raise ConfigurationError(
+            f"govbus dlq replay does not re-apply a reaction's dead letters ({args.adapter} decides in "
+            "Kafka transactions on a state rebuilt from its topics); after the fix, stop it and move the "
+            f"offset of its group {group_id(args.adapter, settings.topic_prefix)} on the letter's "
+            "partition back to the letter's offset (kafka-consumer-groups.sh --reset-offsets), and it "
+            "decides again from there when it starts"
+        )
     model = build_read_model(args.adapter)
     require_registry(settings)
     letters = _letters(model.name, settings)
@@ -104,9 +126,9 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _letters(adapter: str, settings: Settings) -> list[DeadLetter]:
-    model = build_read_model(adapter)
+    check_names([adapter])
     require_kafka(settings)
-    return read_dead_letters(build_connection(settings, "govbus-dlq"), model.name, settings.topic_prefix)
+    return read_dead_letters(build_connection(settings, "govbus-dlq"), adapter, settings.topic_prefix)
 
 
 def _place(letter: DeadLetter) -> str:

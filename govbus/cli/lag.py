@@ -1,7 +1,9 @@
 """``govbus lag [ADAPTER...]``: per adapter and partition, the applied offset, the end offset and the lag.
 
-The applied offset comes from the positions the adapter recorded in the read-model store, so the
-command works for adapters that are not running; the end offset is the partition's high watermark.
+An ADAPTER names a read model or a reaction; without names every read model and every reaction is
+shown. A read model's applied offset comes from the positions it recorded in the read-model store, a
+reaction's from its consumer group's committed offsets (which its transactions commit), so the command
+works for adapters and reactions that are not running; the end offset is the partition's high watermark.
 """
 
 from __future__ import annotations
@@ -11,31 +13,41 @@ from typing import Any
 
 from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_read_model
-from consumers.lag import measure_lag
+from consumers.lag import AdapterLag, measure_lag, measure_reaction_lag
+from consumers.reactions import REACTIONS, RULES
 from govbus.bootstrap import build_connection, build_store
+from govbus.cli.consume import check_names
 from govbus.cli.preflight import require_kafka
 
 
 def register(commands: Any) -> None:
     """Add the ``lag`` command."""
     parser = commands.add_parser(
-        "lag", help="how far each adapter is behind its topics (also for adapters not running)"
+        "lag", help="how far each adapter and reaction is behind its topics (also when not running)"
     )
     parser.add_argument(
-        "adapters", nargs="*", metavar="ADAPTER", help=f"default: all of {', '.join(ADAPTERS)}"
+        "adapters",
+        nargs="*",
+        metavar="ADAPTER",
+        help=f"default: all read models ({', '.join(ADAPTERS)}) and reactions ({', '.join(REACTIONS)})",
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Print one line per partition and a total per adapter."""
-    models = [build_read_model(name) for name in dict.fromkeys(args.adapters or ADAPTERS)]
+    """Print one line per partition and a total per adapter or reaction."""
+    names, reactions = check_names(list(dict.fromkeys(args.adapters or [*ADAPTERS, *REACTIONS])))
+    models = [build_read_model(name) for name in names]
     require_kafka(settings)
-    store = build_store(settings)
-    try:
-        lags = measure_lag(build_connection(settings, "govbus-lag"), store, models, settings.topic_prefix)
-    finally:
-        store.close()
+    connection = build_connection(settings, "govbus-lag")
+    lags: list[AdapterLag] = []
+    if models:
+        store = build_store(settings)
+        try:
+            lags += measure_lag(connection, store, models, settings.topic_prefix)
+        finally:
+            store.close()
+    lags += measure_reaction_lag(connection, [RULES[name] for name in reactions], settings.topic_prefix)
     for adapter in lags:
         print(adapter.adapter)
         width = max((len(f"{p.topic}[{p.partition}]") for p in adapter.partitions), default=0)

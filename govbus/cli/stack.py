@@ -14,7 +14,7 @@ from govbus.stack import PartStatus, Stack, display_path
 def register(commands: Any) -> None:
     """Add the ``up``, ``down`` and ``status`` commands."""
     for name, handler, text in (
-        ("up", up, "start the broker, topics, gateway, catalog and consumers in the background"),
+        ("up", up, "start the broker, topics, gateway, catalog, read models and reactions in the background"),
         ("down", down, "stop what `govbus up` started"),
         ("status", status, "show each part of the stack: running, answering, pid, port, log"),
     ):

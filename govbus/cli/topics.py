@@ -1,4 +1,4 @@
-"""``govbus topics create``: create the catalog's topics and the adapters' DLQ topics on any cluster."""
+"""``govbus topics create``: create the catalog's topics and the adapters' and reactions' DLQ topics."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
         "create",
-        help="create the catalog's topics and each consumer adapter's DLQ topic (idempotent)",
+        help="create the catalog's topics and each read model's and reaction's DLQ topic (idempotent)",
     ).set_defaults(handler=create)
 
 

@@ -7,16 +7,18 @@ from pydantic import ValidationError
 
 from bus.settings import Settings
 from consumers.adapters import ADAPTERS
+from consumers.reactions import REACTIONS
 from govbus.topics import bus_topics
 from schemas.catalog import load_catalog
 
 
 def test_the_bus_needs_every_catalog_topic_and_each_adapters_dlq_with_the_prefix() -> None:
-    """``bus_topics`` lists the catalog's topics and ``residents.dlq``, each with the topic prefix."""
+    """``bus_topics`` lists the catalog's topics, then each read model's and each reaction's DLQ, prefixed."""
     topics = bus_topics(Settings(topic_prefix="staging."))
-    dlqs = [f"staging.{adapter}.dlq" for adapter in ADAPTERS]
+    dlqs = [f"staging.{name}.dlq" for name in (*ADAPTERS, *REACTIONS)]
     assert topics == [f"staging.{topic}" for topic in load_catalog().topics()] + dlqs
-    assert "staging.residents.dlq" in dlqs
+    for dlq in ("residents.dlq", "finance-reactions.dlq", "personnel-reactions.dlq"):
+        assert f"staging.{dlq}" in dlqs
     assert "staging.localgov.resident" in topics
 
 
