@@ -143,7 +143,7 @@ def test_a_projection_bug_exits_1_records_nothing_and_a_fixed_run_applies_every_
 
         fixed = _govbus(env, "consume", "residents", "--until-caught-up")
         assert fixed.returncode == 0, fixed.stderr
-        assert f"caught up: {len(moves)} events applied by 1 adapters" in fixed.stdout
+        assert f"caught up: {len(moves)} events applied by 1 read models" in fixed.stdout
         after = store.positions("residents")
         assert sum(offset + 1 for offset in after.values()) == len(registered) + len(moves)
     finally:
