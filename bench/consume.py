@@ -29,11 +29,11 @@ import functools
 import itertools
 import json
 import math
+import signal
 import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,7 +44,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus.kafka_config import KafkaConnection
-from bus.workers import balance, run_forked
+from bus.workers import Forked, balance, run_forked
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
 from consumers.lag import measure_lag
@@ -174,11 +174,7 @@ class ConsumeBench:
                 )
                 passes[size][kind] = self.project(prefix, url, groups)
         progress(f"latency: {' and '.join(E2E_ADAPTERS)} at {rate:g} events/s for {seconds:g}s")
-        store = self.wiring.store_for(f"sqlite:///{folder}/e2e.sqlite")
-        try:
-            latency = self.latency(self.prefix("e2e"), store, rate, seconds)
-        finally:
-            store.close()
+        latency = self.latency(self.prefix("e2e"), f"sqlite:///{folder}/e2e.sqlite", rate, seconds)
         return Report(events=events, passes=passes, latency=latency)
 
     # -- workloads ------------------------------------------------------------------------------
@@ -291,50 +287,68 @@ class ConsumeBench:
             consumer.close()
             connection.close()
 
-    def latency(self, prefix: str, store: Store, rate: float, seconds: float) -> Latency:
-        """Publish the e2e adapters' events at ``rate`` while their runners run; latencies after warm-up."""
-        runners = [self.wiring.runner_for(prefix, name, store) for name in E2E_ADAPTERS]
-        topics = {topic for runner in runners for topic in runner.topics}
+    def latency(self, prefix: str, url: str, rate: float, seconds: float) -> Latency:
+        """Publish the e2e adapters' events at ``rate`` while their runners run; latencies after warm-up.
+
+        The runners run in the worker processes (split as ``govbus consume`` splits them), not beside the
+        publisher: each returns, when stopped, the (event time, commit time) of every event it applied.
+        """
+        models = [build_read_model(name) for name in E2E_ADAPTERS]
+        topics = {prefix + topic for model in models for topic in model.topics}
         kinds = frozenset(k.full_name for k in self.wiring.catalog if prefix + k.topic in topics)
         topic_of = {k.full_name: prefix + k.topic for k in self.wiring.catalog}
         warmup = int(rate * WARMUP_S)
         measured = int(rate * seconds)
         events = iter(typed_events(kinds, warmup + measured, SEED))
-        sent: Counter[str] = Counter()
         result = Latency(rate_per_s=rate, published=measured)
-        window_start = [math.inf]
+        groups = balance(dict.fromkeys(E2E_ADAPTERS, 1), self.workers)
 
-        def collect(stats: RunStats) -> None:
-            for event, committed in stats.committed_at:
-                created = event.time.timestamp()
-                if created >= window_start[0]:
-                    result.samples.append((committed - created) * 1000)
+        def group(adapters: list[str]) -> list[tuple[float, float]]:
+            wiring = self.wiring.forked()
+            child_store = wiring.store_for(url)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            committed: list[tuple[float, float]] = []
 
-        stop = threading.Event()
-        failures: list[BaseException] = []
-        threads = [
-            threading.Thread(target=_guarded, args=(runner.run, failures, stop, collect), daemon=True)
-            for runner in runners
-        ]
-        for thread in threads:
-            thread.start()
-        publishers: dict[str, Publisher] = {}
-        try:
-            self._paced(prefix, events, warmup, rate, publishers, topic_of, sent)
-            _flush(publishers)
-            self._wait_caught_up(runners, sent, failures)
-            window_start[0] = time.time() - 0.001  # ce_time keeps milliseconds: never drop a later event
-            self._paced(prefix, events, measured, rate, publishers, topic_of, sent)
-            _flush(publishers)
-            self._wait_caught_up(runners, sent, failures)
-        finally:
+            def collect(stats: RunStats) -> None:
+                committed.extend((event.time.timestamp(), at) for event, at in stats.committed_at)
+
+            runners = [wiring.runner_for(prefix, name, child_store) for name in adapters]
+            failures: list[BaseException] = []
+            threads = [
+                threading.Thread(target=_guarded, args=(runner.run, failures, stop, collect), daemon=True)
+                for runner in runners
+            ]
+            for thread in threads:
+                thread.start()
+            while not stop.wait(0.1) and not failures:
+                pass
             stop.set()
             for thread in threads:
                 thread.join(timeout=60)
+            child_store.close()
+            if failures:
+                raise failures[0]
+            return committed
+
+        forked = Forked({", ".join(adapters): functools.partial(group, adapters) for adapters in groups})
+        store = self.wiring.store_for(url)  # opened after the fork; read here only to see what is applied
+        publishers: dict[str, Publisher] = {}
+        try:
+            self._paced(prefix, events, warmup, rate, publishers, topic_of)
+            _flush(publishers)
+            self._wait_applied(prefix, models, store, forked)
+            window_start = time.time() - 0.001  # ce_time keeps milliseconds: never drop a later event
+            self._paced(prefix, events, measured, rate, publishers, topic_of)
+            _flush(publishers)
+            self._wait_applied(prefix, models, store, forked)
+        finally:
+            forked.stop()
             for publisher in publishers.values():
                 publisher.close(timeout_s=30)
-        if failures:
-            raise failures[0]
+            store.close()
+        for committed in forked.results().values():
+            result.samples.extend((at - made) * 1000 for made, at in committed if made >= window_start)
         return result
 
     def _paced(
@@ -345,7 +359,6 @@ class ConsumeBench:
         rate: float,
         publishers: dict[str, Publisher],
         topic_of: dict[str, str],
-        sent: Counter[str],
     ) -> None:
         started = time.monotonic()
         for number, event in enumerate(itertools.islice(events, count)):
@@ -356,23 +369,19 @@ class ConsumeBench:
             if publisher is None:
                 publisher = publishers[event.agency] = self.wiring.publisher_for(prefix, event.agency)
             publisher.publish(event.type, event.data, event_id=event.id, time=datetime.now(UTC))
-            sent[topic_of[event.type]] += 1
 
-    def _wait_caught_up(
-        self, runners: Sequence[ReadModelRunner], sent: Counter[str], failures: list[BaseException]
-    ) -> None:
+    def _wait_applied(self, prefix: str, models: Sequence[Any], store: Store, forked: Forked[Any]) -> None:
+        """Wait until the store's positions reach every partition's end (what was published is applied)."""
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
-        for runner in runners:
-            expected = sum(sent[topic] for topic in runner.topics)
-            while _processed(runner.stats) < expected:
-                if failures:
-                    raise failures[0]
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"{runner.name}: {_processed(runner.stats)} of {expected} events after "
-                        f"{CATCH_UP_TIMEOUT_S:g}s"
-                    )
-                time.sleep(0.01)
+        while True:
+            forked.check()
+            lags = measure_lag(self.wiring.connection, store, models, prefix)
+            if all(lag.total == 0 for lag in lags):
+                return
+            if time.monotonic() > deadline:
+                behind = ", ".join(f"{lag.adapter} {lag.total}" for lag in lags)
+                raise RuntimeError(f"events still not applied after {CATCH_UP_TIMEOUT_S:g}s: {behind}")
+            time.sleep(0.05)
 
     def cleanup(self) -> None:
         """Delete the topics this run created."""

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection, wait
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bus.errors import GovbusError
 
@@ -67,33 +67,71 @@ def balance(weights: Mapping[str, int], groups: int) -> list[list[str]]:
 
 def run_forked(work: Mapping[str, Callable[[], T]]) -> dict[str, T]:
     """Run each piece of work in a forked process; return the results by name (they must pickle)."""
-    context = multiprocessing.get_context("fork")
-    children: dict[str, tuple[Any, Connection]] = {}
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    stopping = False
+    return Forked(work).results()
 
-    def forward(signum: int, _: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        for process, _connection in children.values():
+
+class Forked(Generic[T]):
+    """Pieces of work running in forked processes, started on construction; :meth:`results` waits for them.
+
+    Meanwhile the caller may do its own work, call :meth:`check` to raise a failure early, and
+    :meth:`stop` the children (SIGTERM) to have them finish.
+    """
+
+    def __init__(self, work: Mapping[str, Callable[[], T]]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._children: dict[str, tuple[Any, Connection]] = {}
+        self._previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        self._stopping = False
+        try:
+            for name, job in work.items():
+                receiver, sender = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(job, sender, os.getpid()), name=name)
+                process.start()
+                sender.close()
+                self._children[name] = (process, receiver)
+        except BaseException:
+            _stop(self._children)
+            raise
+        for signum in self._previous:
+            signal.signal(signum, self._forward)
+
+    def _forward(self, signum: int, _: FrameType | None) -> None:
+        self._stopping = True
+        self._signal(signum)
+
+    def _signal(self, signum: int) -> None:
+        for process, _connection in self._children.values():
             if process.pid is not None and process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signum)
 
-    try:
-        for name, job in work.items():
-            receiver, sender = context.Pipe(duplex=False)
-            process = context.Process(target=_child, args=(job, sender, os.getpid()), name=name, daemon=False)
-            process.start()
-            sender.close()
-            children[name] = (process, receiver)
-        for signum in previous:
-            signal.signal(signum, forward)
-        return _collect(children, lambda: stopping)
-    finally:
-        for signum, handler in previous.items():
+    def stop(self) -> None:
+        """Ask every child still running to finish (SIGTERM); :meth:`results` then collects them."""
+        self._signal(signal.SIGTERM)
+
+    def check(self) -> None:
+        """Raise the failure of a child that already ended on one (its error, or no result at all)."""
+        for name, (process, connection) in self._children.items():
+            if process.is_alive() or process.exitcode == 0:
+                continue
+            message = "its process ended without a result"
+            if connection.poll():
+                with contextlib.suppress(EOFError, OSError):
+                    _kind, message = connection.recv()
+            self._finish()
+            raise WorkerError(name, str(message), process.exitcode)
+
+    def results(self) -> dict[str, T]:
+        """Wait for every child; return the results by name, or raise the first failure."""
+        try:
+            return _collect(self._children, lambda: self._stopping)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        _stop(children)
+        _stop(self._children)
 
 
 def _child(job: Callable[[], Any], sender: Connection, parent: int) -> None:
