@@ -304,10 +304,10 @@ class ConsumeBench:
         groups = balance(dict.fromkeys(E2E_ADAPTERS, 1), self.workers)
 
         def group(adapters: list[str]) -> list[tuple[float, float]]:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())  # first: stop() must find it installed
             wiring = self.wiring.forked()
             child_store = wiring.store_for(url)
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
             committed: list[tuple[float, float]] = []
 
             def collect(stats: RunStats) -> None:
@@ -342,6 +342,9 @@ class ConsumeBench:
             self._paced(prefix, events, measured, rate, publishers, topic_of)
             _flush(publishers)
             self._wait_applied(prefix, models, store, forked)
+        except BaseException:
+            forked.close()  # the children are stopped and reaped; their results are not wanted
+            raise
         finally:
             forked.stop()
             for publisher in publishers.values():

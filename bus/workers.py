@@ -106,7 +106,11 @@ class Forked(Generic[T]):
                     os.kill(process.pid, signum)
 
     def stop(self) -> None:
-        """Ask every child still running to finish (SIGTERM); :meth:`results` then collects them."""
+        """Ask every child still running to finish (SIGTERM); :meth:`results` then collects them.
+
+        A job that should finish gracefully installs its SIGTERM handler first thing; a SIGTERM that
+        comes before ends its process at once, without a result.
+        """
         self._signal(signal.SIGTERM)
 
     def check(self) -> None:
@@ -120,6 +124,10 @@ class Forked(Generic[T]):
                     _kind, message = connection.recv()
             self._finish()
             raise WorkerError(name, str(message), process.exitcode)
+
+    def close(self) -> None:
+        """Stop the children still running and reap them (SIGTERM, SIGKILL after the grace period)."""
+        self._finish()
 
     def results(self) -> dict[str, T]:
         """Wait for every child; return the results by name, or raise the first failure."""

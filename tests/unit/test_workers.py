@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from bus.errors import ConfigurationError
-from bus.workers import WorkerError, balance, run_forked
+from bus.workers import Forked, WorkerError, balance, run_forked
 
 
 def test_balance_puts_the_heaviest_apart_and_keeps_the_given_order() -> None:
@@ -102,3 +105,34 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _until_terminated(ready: Path | None = None) -> str:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    if ready is not None:
+        ready.touch()
+    stopped.wait(30)
+    return "finished" if stopped.is_set() else "timed out"
+
+
+def test_forked_work_runs_beside_the_caller_and_finishes_when_stopped(tmp_path: Path) -> None:
+    """Forked starts children at once; stop() asks them to finish; results() returns what they return."""
+    ready = [tmp_path / "one", tmp_path / "two"]
+    forked = Forked({path.name: functools.partial(_until_terminated, path) for path in ready})
+    deadline = time.monotonic() + 10
+    while not all(path.exists() for path in ready) and time.monotonic() < deadline:
+        forked.check()  # both still running: nothing to raise
+        time.sleep(0.01)
+    forked.stop()
+    assert forked.results() == {"one": "finished", "two": "finished"}
+
+
+def test_check_raises_a_failure_while_the_others_run() -> None:
+    """check() raises the error of a child that already failed and stops the one still running."""
+    forked = Forked({"waits": _until_terminated, "fails": lambda: {}["x"]})
+    deadline = time.monotonic() + 10
+    with pytest.raises(WorkerError, match=r"^fails: KeyError: 'x'$"):  # noqa: PT012 - polls until it raises
+        while time.monotonic() < deadline:
+            forked.check()
+            time.sleep(0.02)
