@@ -44,7 +44,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus.kafka_config import KafkaConnection
-from bus.workers import Forked, balance, run_forked
+from bus.workers import Forked, balance, freeze_heap, run_forked
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
 from consumers.lag import measure_lag
@@ -223,6 +223,7 @@ class ConsumeBench:
                 work: dict[str, Callable[[threading.Event], int]] = {}
                 for name in adapters:
                     work[name] = functools.partial(_run_counted, wiring.runner_for(prefix, name, store))
+                freeze_heap()
                 part = _threads(work)
             finally:
                 store.close()
@@ -314,6 +315,7 @@ class ConsumeBench:
                 committed.extend((event.time.timestamp(), at) for event, at in stats.committed_at)
 
             runners = [wiring.runner_for(prefix, name, child_store) for name in adapters]
+            freeze_heap()  # as govbus consume does once its adapters are built
             failures: list[BaseException] = []
             threads = [
                 threading.Thread(target=_guarded, args=(runner.run, failures, stop, collect), daemon=True)

