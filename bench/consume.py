@@ -11,11 +11,12 @@
   that adapter's topics, decoded by :class:`~consumers.decoder.EventDecoder` and upserted into one
   SQLite file as JSON keyed by topic and Kafka key with ``executemany``: no positions, no event ids, no
   working set, no projection. The cost floor of getting an event from Kafka into a database.
-- ``e2e``: a publisher thread publishes the residents' and benefits' events at a constant rate, each with
-  its CloudEvents time set when it is published, while those two runners keep a SQLite store up to date;
-  an event's latency is the wall time its batch committed (:attr:`RunStats.committed_at`) minus its
-  ``ce_time`` (kept to the millisecond). A warm-up second comes first (group join, first fetches) and is
-  not counted.
+- ``e2e``: the benchmark's process publishes the residents' and benefits' events at a constant rate, each
+  with its CloudEvents time set when it is published, while those two runners, in the worker processes,
+  keep a SQLite store up to date; an event's latency is the wall time its batch committed
+  (:attr:`RunStats.committed_at`) minus its ``ce_time`` (kept to the millisecond). A warm-up second comes
+  first (group join, first fetches) and is not counted; the publisher waits for the store's positions to
+  reach the end of the topics after each phase.
 
 The benchmark publishes simulated events of every agency
 (:func:`producers.simulators.simulation.simulated_events`) to topics under a fresh prefix, created with
