@@ -6,9 +6,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from bus.settings import Settings
 from gateway.server import free_port, serve_in_thread
 
-__all__ = ["free_port", "serve_in_thread", "wait_for"]
+__all__ = ["cli_env", "free_port", "serve_in_thread", "wait_for"]
 
 T = TypeVar("T")
 
@@ -22,3 +23,16 @@ def wait_for(condition: Callable[[], T | None], timeout_s: float = 30.0, what: s
             return result
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def cli_env(settings: Settings, gateway_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``govbus`` command in a test: the test's broker, registry, store and prefix."""
+    return {
+        "GOVBUS_HOME": str(settings.home),
+        "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "GOVBUS_REGISTRY_URL": f"{gateway_url}/registry",
+        "GOVBUS_READMODEL_URL": settings.readmodel_url,
+        "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
+        "GOVBUS_LOG_LEVEL": "warning",
+        **extra,
+    }

@@ -26,6 +26,7 @@ from govbus.topics import create_bus_topics
 from producers.simulators.localgov import LocalGovSimulator
 from producers.simulators.world import SimulatedEvent
 from schemas.registry_client import RegistryClient
+from tests.support import cli_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,15 +60,7 @@ def _govbus(env: dict[str, str], *args: str, buggy: bool = False) -> subprocess.
 
 
 def _env(settings: Settings, gateway_url: str) -> dict[str, str]:
-    return {
-        "GOVBUS_HOME": str(settings.home),
-        "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "GOVBUS_REGISTRY_URL": f"{gateway_url}/registry",
-        "GOVBUS_READMODEL_URL": settings.readmodel_url,
-        "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
-        "GOVBUS_LOG_FORMAT": "json",
-        "GOVBUS_LOG_LEVEL": "warning",
-    }
+    return cli_env(settings, gateway_url, GOVBUS_LOG_FORMAT="json")
 
 
 def _publish(settings: Settings, registry: RegistryClient, events: list[SimulatedEvent]) -> None:

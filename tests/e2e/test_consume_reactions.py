@@ -31,7 +31,7 @@ from producers.simulators import residents as register
 from producers.simulators.simulation import typed_events
 from schemas.registry_client import RegistryClient
 from tests.integration.test_reactions import read_topic
-from tests.support import wait_for
+from tests.support import cli_env, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,7 @@ POISON_ID = "e2e-poison-0001"
 
 
 def _env(settings: Settings, gateway_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "GOVBUS_HOME": str(settings.home),
-        "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "GOVBUS_REGISTRY_URL": f"{gateway_url}/registry",
-        "GOVBUS_READMODEL_URL": settings.readmodel_url,
-        "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
-        "GOVBUS_LOG_LEVEL": "warning",
-    }
+    return {**os.environ, **cli_env(settings, gateway_url)}
 
 
 def _govbus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

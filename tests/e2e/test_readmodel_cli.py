@@ -24,6 +24,7 @@ from govbus.topics import create_bus_topics
 from producers.simulators.localgov import LocalGovSimulator
 from producers.simulators.world import SimulatedEvent
 from schemas.registry_client import RegistryClient
+from tests.support import cli_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -44,14 +45,7 @@ def _govbus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def _env(settings: Settings, gateway_url: str) -> dict[str, str]:
-    return {
-        "GOVBUS_HOME": str(settings.home),
-        "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "GOVBUS_REGISTRY_URL": f"{gateway_url}/registry",
-        "GOVBUS_READMODEL_URL": settings.readmodel_url,
-        "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
-        "GOVBUS_LOG_LEVEL": "warning",
-    }
+    return cli_env(settings, gateway_url)
 
 
 def _publish(settings: Settings, registry: RegistryClient, events: list[SimulatedEvent]) -> None:
