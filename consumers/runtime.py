@@ -57,8 +57,6 @@ log = structlog.get_logger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 UNDECODABLE = (SerializationError, SchemaNotFoundError)
 """Bad input found while decoding; with :class:`ProjectionError` from a model, what goes to the DLQ."""
-IDLE_ASSIGNMENT_S = 10.0
-"""How long ``until_caught_up`` waits for an assignment before an adapter with none counts as caught up."""
 TRANSIENT_RETRIES = 3
 CONFLICT_RETRIES = 20
 """How often a batch is decided again when another writer of the adapter committed in between."""
@@ -141,6 +139,8 @@ class ReadModelRunner:
         self._group = group_id(self._adapter, store, topic_prefix)
         self._dead_letters = DeadLetters(connection, model.name, topic_prefix)
         self._expected: dict[Place, int | None] = {}
+        self._member = False
+        """Whether the group has given this runner its share of the partitions (possibly none)."""
         self._known = RowCache()
         self._generation = -1
         """The store generation of this runner's last committed batch (-1: none, or unknown)."""
@@ -171,7 +171,6 @@ class ReadModelRunner:
             raise
         consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("projection.started", adapter=self._adapter, topics=self._topics, group=self._group)
-        started = time.monotonic()
         try:
             while not stop.is_set():
                 messages = self._next_batch(consumer)
@@ -184,7 +183,7 @@ class ReadModelRunner:
                     self._batch(consumer, records)
                     if on_batch is not None:
                         on_batch(self.stats)
-                elif until_caught_up and self._caught_up(consumer, time.monotonic() - started):
+                elif until_caught_up and self._caught_up(consumer):
                     break
         finally:
             consumer.close()
@@ -218,6 +217,7 @@ class ReadModelRunner:
             )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._member = True
         stored = self._store.positions(self._adapter)
         for tp in partitions:
             last = stored.get((tp.topic, tp.partition))
@@ -231,15 +231,20 @@ class ReadModelRunner:
         )
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        self._member = False
         # A batch is never open here (callbacks run inside consume()); forget what was expected so a
         # later assignment starts from the stored positions again.
         for tp in partitions:
             self._expected.pop((tp.topic, tp.partition), None)
 
-    def _caught_up(self, consumer: Consumer, running_s: float) -> bool:
+    def _caught_up(self, consumer: Consumer) -> bool:
         assignment = consumer.assignment()
         if not assignment:
-            return running_s > IDLE_ASSIGNMENT_S
+            # Caught up only once the group gave this member its (empty) share; before that, and between
+            # a revocation and the next assignment, it is waiting for partitions, however long a busy
+            # broker takes to form the group.
+            return self._member
+
         for tp in assignment:
             # The watermarks of the last fetch answer; asking the broker waits behind the pending fetch's
             # long poll (up to fetch.wait.max.ms). A partition not fetched yet has none: ask.
