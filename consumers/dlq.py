@@ -24,6 +24,25 @@ def dlq_topic(adapter: str) -> str:
     return f"{adapter}.dlq"
 
 
+def dead_letter_headers(
+    adapter: str, message: Message, cause: BaseException
+) -> list[tuple[str, str | bytes | None]]:
+    """A dead letter's headers: the record's own, then ``govbus_dlq_*`` naming adapter, origin and cause."""
+    original = message.headers() or []
+    headers: list[tuple[str, str | bytes | None]] = list(
+        original.items() if isinstance(original, dict) else original
+    )
+    headers += [
+        ("govbus_dlq_adapter", adapter.encode()),
+        ("govbus_dlq_topic", str(message.topic()).encode()),
+        ("govbus_dlq_partition", str(message.partition()).encode()),
+        ("govbus_dlq_offset", str(message.offset()).encode()),
+        ("govbus_dlq_error", type(cause).__name__.encode()),
+        ("govbus_dlq_reason", str(cause).encode()),
+    ]
+    return headers
+
+
 class DeadLetters:
     """Produces dead letters and waits for their acknowledgement before the caller moves on.
 
@@ -44,19 +63,12 @@ class DeadLetters:
         """Queue ``message`` with ``cause``; call :meth:`flush` before committing its offset."""
         if self._producer is None:
             self._producer = Producer(self._connection.producer())
-        original = message.headers() or []
-        pairs = original.items() if isinstance(original, dict) else original
-        headers: list[tuple[str, str | bytes | None]] = list(pairs)
-        headers += [
-            ("govbus_dlq_adapter", self._adapter.encode()),
-            ("govbus_dlq_topic", str(message.topic()).encode()),
-            ("govbus_dlq_partition", str(message.partition()).encode()),
-            ("govbus_dlq_offset", str(message.offset()).encode()),
-            ("govbus_dlq_error", type(cause).__name__.encode()),
-            ("govbus_dlq_reason", str(cause).encode()),
-        ]
         self._producer.produce(
-            self.topic, key=message.key(), value=message.value(), headers=headers, on_delivery=self._report
+            self.topic,
+            key=message.key(),
+            value=message.value(),
+            headers=dead_letter_headers(self._adapter, message, cause),
+            on_delivery=self._report,
         )
         self.count += 1
 

@@ -19,10 +19,11 @@ import structlog
 from confluent_kafka import Message, Producer
 
 from bus.errors import ConfigurationError
+from consumers.dlq import dead_letter_headers
 from consumers.reactions.core import Emission
 from schemas.catalog import CLASSIFICATIONS, Catalog, EventType
 from schemas.codec import encode
-from schemas.envelope import CloudEvent, Headers
+from schemas.envelope import CloudEvent
 from schemas.registry_client import RegistryClient
 
 log = structlog.get_logger(__name__)
@@ -96,16 +97,7 @@ class ReactionOutput:
             error=type(cause).__name__,
             reason=str(cause),
         )
-        original = message.headers() or []
-        headers: Headers = list(original.items() if isinstance(original, dict) else original)
-        headers += [
-            ("govbus_dlq_adapter", self._adapter.encode()),
-            ("govbus_dlq_topic", str(message.topic()).encode()),
-            ("govbus_dlq_partition", str(message.partition()).encode()),
-            ("govbus_dlq_offset", str(message.offset()).encode()),
-            ("govbus_dlq_error", type(cause).__name__.encode()),
-            ("govbus_dlq_reason", str(cause).encode()),
-        ]
+        headers = dead_letter_headers(self._adapter, message, cause)
         producer.produce(self._dlq, key=message.key(), value=message.value(), headers=headers)
 
     def _route(self, full_name: str) -> Route:
