@@ -44,6 +44,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bus.errors import GovbusError
 from bus.kafka_config import KafkaConnection
 from bus.workers import Forked, balance, freeze_heap, run_forked
 from consumers.adapters import build_read_model
@@ -230,7 +231,26 @@ class ConsumeBench:
                 store.close()
             return part.records, part.seconds
 
-        return _forked(groups, group)
+        result = _forked(groups, group)
+        self._require_caught_up(prefix, url)
+        return result
+
+    def _require_caught_up(self, prefix: str, url: str) -> None:
+        """Every adapter's stored positions are at the end of its topics: a pass that stopped early fails."""
+        store = self.wiring.store_for(url)
+        try:
+            models = [build_read_model(name) for name in self.adapters]
+            lags = measure_lag(self.wiring.connection, store, models, prefix)
+        finally:
+            store.close()
+        behind = [
+            f"{lag.adapter} {p.topic}[{p.partition}] at {p.applied} of {p.end}"
+            for lag in lags
+            for p in lag.partitions
+            if p.lag
+        ]
+        if behind:
+            raise GovbusError(f"a pass stopped before the end of its topics: {'; '.join(behind)}")
 
     def baseline(self, prefix: str, path: Path, groups: list[list[str]]) -> Pass:
         """Every adapter's records decoded and upserted into SQLite at ``path``, without tracking."""

@@ -41,7 +41,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
 
 from bus.errors import ConfigurationError, ProjectionError, SchemaNotFoundError, SerializationError
 from bus.kafka_config import KafkaConnection, missing_topics
@@ -142,6 +152,8 @@ class ReadModelRunner:
         self._member = False
         """Whether the group has given this runner its share of the partitions (possibly none)."""
         self._known = RowCache()
+        self._admin: AdminClient | None = None
+        """Asks the partition leaders where the logs end, once the cached watermarks say caught up."""
         self._generation = -1
         """The store generation of this runner's last committed batch (-1: none, or unknown)."""
         self.stats = RunStats()
@@ -245,19 +257,54 @@ class ReadModelRunner:
             # broker takes to form the group.
             return self._member
 
+        positions: dict[Place, int] = {}
         for tp in assignment:
-            # The watermarks of the last fetch answer; asking the broker waits behind the pending fetch's
-            # long poll (up to fetch.wait.max.ms). A partition not fetched yet has none: ask.
-            low, high = consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0:
-                low, high = consumer.get_watermark_offsets(tp, timeout=self._connect_timeout_s, cached=False)
+            place = (tp.topic, tp.partition)
+            # The watermarks of the last fetch answer "not yet" cheaply; asking the broker through this
+            # consumer would wait behind its pending fetch's long poll (up to fetch.wait.max.ms).
+            _, high = consumer.get_watermark_offsets(tp, cached=True)
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
-            if position < 0:  # nothing fetched since the assignment: it starts at the stored position
-                expected = self._expected.get((tp.topic, tp.partition))
-                position = low if expected is None else expected
-            if position < high:
+            if position < 0:  # nothing consumed since the assignment: it starts at the stored position
+                expected = self._expected.get(place)
+                position = OFFSET_BEGINNING if expected is None else expected
+            if position >= 0 and position < high:
                 return False
-        return True
+            positions[place] = position
+        return self._at_log_ends(positions)
+
+    def _at_log_ends(self, positions: dict[Place, int]) -> bool:
+        """Whether every position is at its partition's end, as the broker answers now.
+
+        The cached watermarks alone are not proof: they are those of each partition's last fetch, so the
+        runner confirms with the partition leaders (a ListOffsets of the last stable offsets, the end a
+        ``read_committed`` consumer reaches, on an admin connection that no fetch holds up) before it
+        stops. A position still unknown (nothing consumed yet, no stored position) counts as the
+        partition's start.
+        """
+        if self._admin is None:
+            self._admin = AdminClient(self._connection.admin())
+        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in positions}  # type: ignore[no-untyped-call]
+        try:
+            if any(offset < 0 for offset in positions.values()):
+                starts = self._list_offsets(
+                    {TopicPartition(t, p): OffsetSpec.earliest() for t, p in positions}  # type: ignore[no-untyped-call]
+                )
+                positions = {place: starts[place] if o < 0 else o for place, o in positions.items()}
+            ends = self._list_offsets(wanted)
+        except KafkaException as exc:  # the broker is away: not known to be caught up; poll on
+            log.warning("projection.log_ends.unknown", adapter=self._adapter, error=str(exc))
+            return False
+        behind = {place: (o, ends[place]) for place, o in positions.items() if o < ends[place]}
+        if behind:
+            log.info("projection.behind", adapter=self._adapter, partitions=str(behind))
+        return not behind
+
+    def _list_offsets(self, specs: dict[TopicPartition, OffsetSpec]) -> dict[Place, int]:
+        assert self._admin is not None
+        futures = self._admin.list_offsets(
+            specs, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=self._connect_timeout_s
+        )
+        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
     # -- one batch --------------------------------------------------------------------------------
 
