@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bus.errors import ConfigurationError
-from bus.workers import Forked, WorkerError, balance, run_forked
+from bus.workers import GC_THRESHOLDS, Forked, WorkerError, balance, freeze_heap, run_forked
 
 
 def test_balance_puts_the_heaviest_apart_and_keeps_the_given_order() -> None:
@@ -136,3 +137,16 @@ def test_check_raises_a_failure_while_the_others_run() -> None:
         while time.monotonic() < deadline:
             forked.check()
             time.sleep(0.02)
+
+
+def test_freeze_heap_freezes_what_exists_and_collects_less_often_in_a_worker() -> None:
+    """In a forked worker, freeze_heap takes what exists out of collection and raises the thresholds."""
+
+    def measure() -> tuple[int, tuple[int, int, int]]:
+        freeze_heap()
+        return gc.get_freeze_count(), gc.get_threshold()
+
+    frozen, thresholds = run_forked({"probe": measure})["probe"]
+    assert frozen > 1000
+    assert thresholds == GC_THRESHOLDS
+    assert thresholds[0] > 700
