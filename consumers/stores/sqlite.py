@@ -87,12 +87,30 @@ class SqliteStore(SqlStore):
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            connection.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
             # Checkpoints (copying the WAL into the file, with fsync) run in a thread of their own:
             # done by the committing writer they made one commit in a few hundred take 100 ms.
             connection.execute("PRAGMA wal_autocheckpoint=0")
         return connection
+
+    @staticmethod
+    def _use_wal(connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL, waiting while another process does the same.
+
+        The first connections to a new file race to switch it, and the loser's ``journal_mode`` gets
+        "database is locked" at once, without SQLite's busy wait (two ``govbus consume`` workers
+        opening a new read-model file together failed so about once in a hundred starts).
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(LOCK_POLL_S)
 
     def close(self) -> None:
         """Stop the checkpoints, close every connection and the writers' lock file."""

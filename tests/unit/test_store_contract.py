@@ -6,6 +6,8 @@ in tests/integration/test_store_postgres.py and runs the same tests on a real se
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ import pytest
 
 from bus.errors import ConfigurationError
 from bus.urls import redact
+from bus.workers import run_forked
 from consumers.events import DecodedEvent
 from consumers.readmodel import Table, WorkingSet
 from consumers.stores import Store, StoreError, Transaction, open_store, shadow_adapter
@@ -682,6 +685,26 @@ def test_the_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(tmp_path / "rm.sqlite") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_processes_opening_a_new_sqlite_file_together_all_open_it(tmp_path: Path) -> None:
+    """Three processes that open and migrate one new file at the same moment all succeed (WAL switch race)."""
+
+    start = multiprocessing.get_context("fork").Barrier(3)
+
+    def open_and_migrate(path: Path) -> bool:
+        start.wait(timeout=30)
+        store = open_store(f"sqlite:///{path}")
+        try:
+            store.migrate([ACCOUNTS])
+            return store.positions("bank") == {}
+        finally:
+            store.close()
+
+    for attempt in range(100):
+        path = tmp_path / f"new-{attempt}.sqlite"
+        opened = run_forked({str(n): functools.partial(open_and_migrate, path) for n in range(3)})
+        assert opened == {"0": True, "1": True, "2": True}
 
 
 def test_the_sqlite_identity_is_the_resolved_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
