@@ -267,6 +267,7 @@ class ConsumeBench:
             work: dict[str, Callable[[threading.Event], int]] = {}
             for name in adapters:
                 work[name] = functools.partial(self._baseline_adapter, wiring, prefix, name, path)
+            freeze_heap()  # the same process settings as the measured passes
             part = _threads(work)
             return part.records, part.seconds
 

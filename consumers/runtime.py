@@ -195,7 +195,9 @@ class ReadModelRunner:
                     self._batch(consumer, records)
                     if on_batch is not None:
                         on_batch(self.stats)
-                elif until_caught_up and self._caught_up(consumer):
+                # Asked after a batch too (cheap while the cached watermarks say "behind"): a runner
+                # that just read the last record stops now, not after a poll that waits for nothing.
+                if until_caught_up and self._caught_up(consumer):
                     break
         finally:
             consumer.close()
@@ -262,11 +264,11 @@ class ReadModelRunner:
             place = (tp.topic, tp.partition)
             # The watermarks of the last fetch answer "not yet" cheaply; asking the broker through this
             # consumer would wait behind its pending fetch's long poll (up to fetch.wait.max.ms).
-            _, high = consumer.get_watermark_offsets(tp, cached=True)
+            low, high = consumer.get_watermark_offsets(tp, cached=True)
             position = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
             if position < 0:  # nothing consumed since the assignment: it starts at the stored position
                 expected = self._expected.get(place)
-                position = OFFSET_BEGINNING if expected is None else expected
+                position = expected if expected is not None else low if low >= 0 else OFFSET_BEGINNING
             if position >= 0 and position < high:
                 return False
             positions[place] = position
