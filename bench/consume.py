@@ -30,6 +30,7 @@ import functools
 import itertools
 import json
 import math
+import os
 import signal
 import sqlite3
 import threading
@@ -176,6 +177,9 @@ class ConsumeBench:
                 )
                 passes[size][kind] = self.project(prefix, url, groups)
         progress(f"latency: {' and '.join(E2E_ADAPTERS)} at {rate:g} events/s for {seconds:g}s")
+        # The passes leave hundreds of megabytes (SQLite, PostgreSQL, Kafka's logs) for the kernel to
+        # write back; written now, that is not measured as the latency of the next ten seconds.
+        os.sync()
         latency = self.latency(self.prefix("e2e"), f"sqlite:///{folder}/e2e.sqlite", rate, seconds)
         return Report(events=events, passes=passes, latency=latency)
 

@@ -182,6 +182,8 @@ class ReadModelRunner:
             consumer.close()
             raise
         consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        if until_caught_up:
+            self._start_admin()
         log.info("projection.started", adapter=self._adapter, topics=self._topics, group=self._group)
         try:
             while not stop.is_set():
@@ -273,6 +275,20 @@ class ReadModelRunner:
                 return False
             positions[place] = position
         return self._at_log_ends(positions)
+
+    def _start_admin(self) -> None:
+        """Create the admin client that confirms the log ends, and have it learn the topics' leaders now.
+
+        Asked for the first time at the end of a pass, a new admin client first looks the leaders up,
+        and that took 1 to 3 s now and then on a busy machine; the answer to this early request is not
+        waited for.
+        """
+        if self._admin is None:
+            self._admin = AdminClient(self._connection.admin())
+        self._admin.list_offsets(
+            {TopicPartition(topic, 0): OffsetSpec.latest() for topic in self._topics},  # type: ignore[no-untyped-call]
+            request_timeout=self._connect_timeout_s,
+        )
 
     def _at_log_ends(self, positions: dict[Place, int]) -> bool:
         """Whether every position is at its partition's end, as the broker answers now.
