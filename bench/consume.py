@@ -50,7 +50,7 @@ from bus.kafka_config import KafkaConnection
 from bus.workers import Forked, balance, freeze_heap, run_forked
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
-from consumers.lag import measure_lag
+from consumers.lag import AdapterLag, measure_lag
 from consumers.runtime import ReadModelRunner, RunStats
 from consumers.stores import Store
 from producers.publisher import Publisher
@@ -211,13 +211,16 @@ class ConsumeBench:
 
     def groups(self, prefix: str, empty_store_url: str) -> list[list[str]]:
         """The adapters split over the worker processes by backlog, as ``govbus consume`` splits them."""
-        store = self.wiring.store_for(empty_store_url)
+        return balance({lag.adapter: lag.total for lag in self._lags(prefix, empty_store_url)}, self.workers)
+
+    def _lags(self, prefix: str, url: str) -> list[AdapterLag]:
+        """Each adapter's lag on the topics under ``prefix`` by the positions in the store at ``url``."""
+        store = self.wiring.store_for(url)
         try:
             models = [build_read_model(name) for name in self.adapters]
-            lags = measure_lag(self.wiring.connection, store, models, prefix)
+            return measure_lag(self.wiring.connection, store, models, prefix)
         finally:
             store.close()
-        return balance({lag.adapter: lag.total for lag in lags}, self.workers)
 
     def project(self, prefix: str, url: str, groups: list[list[str]]) -> Pass:
         """Every adapter into the store at ``url`` until caught up: a thread each, in the worker processes."""
@@ -241,15 +244,9 @@ class ConsumeBench:
 
     def _require_caught_up(self, prefix: str, url: str) -> None:
         """Every adapter's stored positions are at the end of its topics: a pass that stopped early fails."""
-        store = self.wiring.store_for(url)
-        try:
-            models = [build_read_model(name) for name in self.adapters]
-            lags = measure_lag(self.wiring.connection, store, models, prefix)
-        finally:
-            store.close()
         behind = [
             f"{lag.adapter} {p.topic}[{p.partition}] at {p.applied} of {p.end}"
-            for lag in lags
+            for lag in self._lags(prefix, url)
             for p in lag.partitions
             if p.lag
         ]
