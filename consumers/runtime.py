@@ -50,8 +50,7 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._listoffsets import OffsetSpec
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from bus.errors import ConfigurationError, ProjectionError, SchemaNotFoundError, SerializationError
 from bus.kafka_config import KafkaConnection, missing_topics
@@ -283,9 +282,7 @@ class ReadModelRunner:
         and that took 1 to 3 s now and then on a busy machine; the answer to this early request is not
         waited for.
         """
-        if self._admin is None:
-            self._admin = AdminClient(self._connection.admin())
-        self._admin.list_offsets(
+        self._admin_client().list_offsets(
             {TopicPartition(topic, 0): OffsetSpec.latest() for topic in self._topics},  # type: ignore[no-untyped-call]
             request_timeout=self._connect_timeout_s,
         )
@@ -299,8 +296,6 @@ class ReadModelRunner:
         stops. A position still unknown (nothing consumed yet, no stored position) counts as the
         partition's start.
         """
-        if self._admin is None:
-            self._admin = AdminClient(self._connection.admin())
         wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in positions}  # type: ignore[no-untyped-call]
         try:
             if any(offset < 0 for offset in positions.values()):
@@ -314,12 +309,16 @@ class ReadModelRunner:
             return False
         behind = {place: (o, ends[place]) for place, o in positions.items() if o < ends[place]}
         if behind:
-            log.info("projection.behind", adapter=self._adapter, partitions=str(behind))
+            log.debug("projection.behind", adapter=self._adapter, partitions=str(behind))
         return not behind
 
+    def _admin_client(self) -> AdminClient:
+        if self._admin is None:
+            self._admin = AdminClient(self._connection.admin())
+        return self._admin
+
     def _list_offsets(self, specs: dict[TopicPartition, OffsetSpec]) -> dict[Place, int]:
-        assert self._admin is not None
-        futures = self._admin.list_offsets(
+        futures = self._admin_client().list_offsets(
             specs, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=self._connect_timeout_s
         )
         return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
