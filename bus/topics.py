@@ -1,12 +1,26 @@
-"""Creating topics on purpose: the broker never auto-creates them, so a typo never becomes a topic."""
+"""Creating topics on purpose: the broker never auto-creates them, so a typo never becomes a topic.
+
+A created topic is ready when :func:`ensure_topics` returns: the call waits until the leader of every
+new partition serves it. Kafka answers CreateTopics once the controller recorded the topic, and the
+broker opens the partitions' logs afterwards (on a busy broker, a second or more for a few dozen
+partitions); a producer that writes in between gets "not leader" answers and retries. That retry path
+of an idempotent librdkafka producer on a brand-new partition was seen to lose a message while reporting
+it delivered (a delivery report without an offset; see the README's *Decisions worth knowing*), so
+govbus does not write to a partition before its leader serves it.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported from cimpl
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported from cimpl
+    AdminClient,
+    NewTopic,
+    OffsetSpec,
+)
 
 from bus.errors import ConfigurationError
 from bus.kafka_config import KafkaConnection
@@ -22,7 +36,11 @@ def ensure_topics(
     config: dict[str, str] | None = None,
     timeout_s: float = 30.0,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the ones this call created."""
+    """Create the topics that do not exist yet and wait until they are served; return the ones created.
+
+    Raises ConfigurationError when Kafka does not answer, refuses a topic, or does not serve every
+    new partition within ``timeout_s``.
+    """
     admin = AdminClient(connection.admin())
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
@@ -48,5 +66,37 @@ def ensure_topics(
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise ConfigurationError(f"could not create topic {topic!r}: {error}") from exc
+    wait_until_served(admin, created, partitions, timeout_s, connection.bootstrap_servers)
     log.info("topics.created", topics=created)
     return created
+
+
+def wait_until_served(
+    admin: AdminClient, topics: list[str], partitions: int, timeout_s: float, bootstrap: str
+) -> None:
+    """Wait until the leader of each partition of ``topics`` answers a ListOffsets for it.
+
+    A leader answers once the partition's log is open, which is also when it accepts writes.
+    """
+    pending = {(topic, partition) for topic in topics for partition in range(partitions)}
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        futures = admin.list_offsets(
+            {TopicPartition(t, p): OffsetSpec.latest() for t, p in pending},  # type: ignore[no-untyped-call]
+            request_timeout=max(deadline - time.monotonic(), 1.0),
+        )
+        for tp, future in futures.items():
+            try:
+                future.result()
+            except KafkaException:
+                continue  # not served yet (no leader known, or its log is not open)
+            pending.discard((tp.topic, tp.partition))
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            waiting = ", ".join(f"{t}[{p}]" for t, p in sorted(pending)[:5])
+            raise ConfigurationError(
+                f"Kafka at {bootstrap} created the topics but did not serve {len(pending)} of their "
+                f"partitions within {timeout_s:g}s (e.g. {waiting})"
+            )
+        time.sleep(0.05)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from bus.delivery import delivery_failure
 from bus.errors import ConfigurationError, PublishError
 from bus.kafka_config import KafkaConnection, missing_topics
 
@@ -56,7 +57,7 @@ class DeadLetters:
         self._adapter = adapter
         self._connection = connection
         self._producer: Producer | None = None
-        self._refused: list[KafkaError] = []
+        self._refused: list[str] = []
         self.count = 0
 
     def send(self, message: Message, cause: BaseException) -> None:
@@ -72,9 +73,10 @@ class DeadLetters:
         )
         self.count += 1
 
-    def _report(self, error: KafkaError | None, _: Message) -> None:
-        if error is not None:
-            self._refused.append(error)
+    def _report(self, error: KafkaError | None, message: Message) -> None:
+        failure = delivery_failure(error, message)
+        if failure is not None:
+            self._refused.append(failure)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Block until every dead letter is acknowledged; raise if one was refused or is still unanswered."""
@@ -86,7 +88,7 @@ class DeadLetters:
             raise PublishError(f"{unanswered} dead letters to {self.topic} unacknowledged after {timeout_s}s")
         if refused:
             raise PublishError(
-                f"Kafka refused {len(refused)} dead letters to {self.topic}: {refused[0].str()}"
+                f"Kafka did not confirm {len(refused)} dead letters to {self.topic}: {refused[0]}"
                 " (does the topic exist? `govbus topics create` creates it)"
             )
 

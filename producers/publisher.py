@@ -10,9 +10,13 @@ Throughput decisions (see ``make bench``): everything that is the same for every
 :mod:`schemas.fast_encoder`, in C when the extension is built) is computed once per type;
 librdkafka's delivery reports are served every :data:`POLL_EVERY` events instead of after each
 one; when librdkafka's local queue is full, ``publish`` waits for deliveries (backpressure)
-instead of raising. By default only failed deliveries call back into Python and successes are
-counted in aggregate; a caller that needs each event's outcome passes ``on_delivery`` and gets it
-for that event.
+instead of raising. By default the delivery reports go to one producer-wide callback that counts
+failures (successes are counted in aggregate); a caller that needs each event's outcome passes
+``on_delivery`` and gets it for that event.
+
+A delivery is confirmed only by an offset (:mod:`bus.delivery`): a report without one counts as a
+failed delivery, so the caller publishes the event again; consumers drop the copy by its event id if
+it was written after all.
 
 Failures read as sentences: the first event of a topic asks the cluster whether the topic exists
 (the brokers do not create topics on first use), so a missing topic fails at once with
@@ -39,6 +43,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from bus.delivery import UNCONFIRMED, delivery_failure
 from bus.errors import (
     KafkaUnavailableError,
     PublishError,
@@ -325,24 +330,32 @@ class Publisher:
 
     def _start(self) -> Producer:
         config: dict[str, Any] = self._connection.producer()
-        config["on_delivery"] = self._on_failure
+        config["on_delivery"] = self._on_delivery
         self._producer = Producer(config)
         _open_publishers.add(self)
         return self._producer
 
-    def _on_failure(self, err: KafkaError | None, message: Message) -> None:
-        """The producer-wide delivery report: counts failures (successes are derived, see ``delivered``)."""
+    def _on_delivery(self, err: KafkaError | None, message: Message) -> None:
+        """The producer-wide delivery report: counts failures (successes are derived, see ``delivered``).
+
+        A report without an error and without an offset is not a confirmed delivery (:data:`UNCONFIRMED`).
+        """
         if err is None:
-            return
+            if message.offset() is not None:
+                return
+            reason = UNCONFIRMED
+        else:
+            reason = err.str()
         self.failed += 1
-        self._failures[(str(message.topic()), err.str())] += 1
+        self._failures[(str(message.topic()), reason)] += 1
 
 
 def _per_event(
     event_id: str, topic: str, on_delivery: DeliveryCallback
 ) -> Callable[[KafkaError | None, Message], None]:
-    def report(err: KafkaError | None, _: Message) -> None:
-        on_delivery(event_id, None if err is None else PublishError(f"{topic}: {err.str()}"))
+    def report(err: KafkaError | None, message: Message) -> None:
+        failure = delivery_failure(err, message)
+        on_delivery(event_id, None if failure is None else PublishError(f"{topic}: {failure}"))
 
     return report
 
