@@ -6,7 +6,9 @@
   --until-caught-up`` does: the adapters split by backlog over ``workers`` forked processes
   (:func:`bus.workers.balance`), a thread each within its process. The figure is the records the
   adapters consumed, summed over adapters (a topic two adapters read counts twice), divided by the
-  wall time from the first fork to the last process's end, group join included.
+  wall time from the first fork to the last process's end, group join included. A pass fails unless
+  every adapter's stored positions reached the end of its topics and every record of them reached
+  the adapter.
 - ``baseline``: the same records, split over the same processes, one plain consumer per adapter reading
   that adapter's topics, decoded by :class:`~consumers.decoder.EventDecoder` and upserted into one
   SQLite file as JSON keyed by topic and Kafka key with ``executemany``: no positions, no event ids, no
@@ -42,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bus.errors import GovbusError
@@ -51,7 +53,7 @@ from bus.workers import Forked, balance, freeze_heap, run_forked
 from consumers.adapters import build_read_model
 from consumers.decoder import EventDecoder
 from consumers.lag import AdapterLag, measure_lag
-from consumers.runtime import ReadModelRunner, RunStats
+from consumers.runtime import Place, ReadModelRunner, RunStats
 from consumers.stores import Store
 from producers.publisher import Publisher
 from producers.simulators.simulation import simulated_events, typed_events
@@ -90,6 +92,8 @@ class Pass:
     records: dict[str, int]
     seconds: dict[str, float]
     wall_s: float
+    partitions: dict[str, dict[Place, int]] = field(default_factory=dict)
+    """Each adapter's records per partition."""
 
     @property
     def total(self) -> int:
@@ -225,21 +229,22 @@ class ConsumeBench:
     def project(self, prefix: str, url: str, groups: list[list[str]]) -> Pass:
         """Every adapter into the store at ``url`` until caught up: a thread each, in the worker processes."""
 
-        def group(adapters: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+        def group(adapters: list[str]) -> tuple[dict[str, dict[Place, int]], dict[str, float]]:
             wiring = self.wiring.forked()
             store = wiring.store_for(url)
             try:
-                work: dict[str, Callable[[threading.Event], int]] = {}
+                work: dict[str, Callable[[threading.Event], dict[Place, int]]] = {}
                 for name in adapters:
                     work[name] = functools.partial(_run_counted, wiring.runner_for(prefix, name, store))
                 freeze_heap()
                 part = _threads(work)
             finally:
                 store.close()
-            return part.records, part.seconds
+            return part.partitions, part.seconds
 
         result = _forked(groups, group)
         self._require_caught_up(prefix, url)
+        self._require_every_record(prefix, url, result)
         return result
 
     def _require_caught_up(self, prefix: str, url: str) -> None:
@@ -253,6 +258,28 @@ class ConsumeBench:
         if behind:
             raise GovbusError(f"a pass stopped before the end of its topics: {'; '.join(behind)}")
 
+    def _require_every_record(self, prefix: str, url: str, result: Pass) -> None:
+        """Every record of every adapter's topics reached the adapter: a pass that missed one fails.
+
+        The benchmark's publishers are not transactional, so a partition's offsets have no gaps and it
+        holds as many records as its end offset. Where an adapter saw fewer, the partition is read
+        again with a plain consumer, so the error tells a record missing from the topic from a record
+        the runner never got.
+        """
+        short: list[str] = []
+        for lag in self._lags(prefix, url):
+            seen = result.partitions.get(lag.adapter, {})
+            for p in lag.partitions:
+                got = seen.get((p.topic, p.partition), 0)
+                if got < p.end:
+                    held = _count_records(self.wiring.connection, p.topic, p.partition)
+                    short.append(
+                        f"{lag.adapter} got {got} records of {p.topic}[{p.partition}], "
+                        f"which ends at offset {p.end} and holds {held}"
+                    )
+        if short:
+            raise GovbusError(f"a pass missed records: {'; '.join(short)}")
+
     def baseline(self, prefix: str, path: Path, groups: list[list[str]]) -> Pass:
         """Every adapter's records decoded and upserted into SQLite at ``path``, without tracking."""
         connection = sqlite3.connect(path, isolation_level=None)
@@ -263,20 +290,20 @@ class ConsumeBench:
             connection.execute(f'CREATE TABLE IF NOT EXISTS "{topic}" (key TEXT PRIMARY KEY, data TEXT)')
         connection.close()
 
-        def group(adapters: list[str]) -> tuple[dict[str, int], dict[str, float]]:
+        def group(adapters: list[str]) -> tuple[dict[str, dict[Place, int]], dict[str, float]]:
             wiring = self.wiring.forked()
-            work: dict[str, Callable[[threading.Event], int]] = {}
+            work: dict[str, Callable[[threading.Event], dict[Place, int]]] = {}
             for name in adapters:
                 work[name] = functools.partial(self._baseline_adapter, wiring, prefix, name, path)
             freeze_heap()  # the same process settings as the measured passes
             part = _threads(work)
-            return part.records, part.seconds
+            return part.partitions, part.seconds
 
         return _forked(groups, group)
 
     def _baseline_adapter(
         self, wiring: Wiring, prefix: str, adapter: str, path: Path, _: threading.Event
-    ) -> int:
+    ) -> dict[Place, int]:
         topics = [prefix + t for t in build_read_model(adapter).topics]
         decoder = wiring.decoder()
         connection = sqlite3.connect(path, timeout=60, isolation_level=None)
@@ -284,7 +311,7 @@ class ConsumeBench:
         consumer = Consumer(wiring.connection.consumer(group_id=f"bench.{self.run_id}.baseline"))
         try:
             remaining = _assign_from_beginning(consumer, topics)
-            consumed = 0
+            consumed: dict[Place, int] = {}
             while remaining:
                 records = [m for m in consumer.consume(num_messages=BATCH, timeout=0.5) if m.error() is None]
                 rows: dict[str, list[tuple[str, str]]] = {}
@@ -295,6 +322,7 @@ class ConsumeBench:
                         (key.decode() if isinstance(key, bytes) else str(key), _json(event.data))
                     )
                     place = (event.topic, event.partition)
+                    consumed[place] = consumed.get(place, 0) + 1
                     if event.offset + 1 >= remaining.get(place, 0):
                         remaining.pop(place, None)
                 connection.execute("BEGIN IMMEDIATE")
@@ -305,7 +333,6 @@ class ConsumeBench:
                         upsert + "ON CONFLICT (key) DO UPDATE SET data = excluded.data", values
                     )
                 connection.execute("COMMIT")
-                consumed += len(records)
             return consumed
         finally:
             consumer.close()
@@ -418,13 +445,9 @@ class ConsumeBench:
             self._topics.clear()
 
 
-def _processed(stats: RunStats) -> int:
-    return stats.applied + stats.skipped + stats.duplicates + stats.dead_lettered
-
-
-def _run_counted(runner: ReadModelRunner, stop: threading.Event) -> int:
-    """Run ``runner`` until caught up; return the records it consumed."""
-    return _processed(runner.run(stop, until_caught_up=True))
+def _run_counted(runner: ReadModelRunner, stop: threading.Event) -> dict[Place, int]:
+    """Run ``runner`` until caught up; return the records it consumed per partition."""
+    return dict(runner.run(stop, until_caught_up=True).records)
 
 
 def _guarded(
@@ -441,31 +464,33 @@ def _guarded(
 
 
 def _forked(
-    groups: list[list[str]], group: Callable[[list[str]], tuple[dict[str, int], dict[str, float]]]
+    groups: list[list[str]],
+    group: Callable[[list[str]], tuple[dict[str, dict[Place, int]], dict[str, float]]],
 ) -> Pass:
     """Run each group of adapters in a forked process; the wall time is the parent's, forks included."""
     started = time.perf_counter()
     parts = run_forked({", ".join(adapters): functools.partial(group, adapters) for adapters in groups})
     wall = time.perf_counter() - started
-    records: dict[str, int] = {}
+    partitions: dict[str, dict[Place, int]] = {}
     seconds: dict[str, float] = {}
-    for part_records, part_seconds in parts.values():
-        records.update(part_records)
+    for part_partitions, part_seconds in parts.values():
+        partitions.update(part_partitions)
         seconds.update(part_seconds)
-    return Pass(records=records, seconds=seconds, wall_s=wall)
+    records = {name: sum(counts.values()) for name, counts in partitions.items()}
+    return Pass(records=records, seconds=seconds, wall_s=wall, partitions=partitions)
 
 
-def _threads(work: dict[str, Callable[[threading.Event], int]]) -> Pass:
+def _threads(work: dict[str, Callable[[threading.Event], dict[Place, int]]]) -> Pass:
     """Run each piece of work in a thread; stop them all when one fails and raise its error."""
     stop = threading.Event()
     failures: list[BaseException] = []
-    records: dict[str, int] = {}
+    partitions: dict[str, dict[Place, int]] = {}
     seconds: dict[str, float] = {}
 
-    def one(name: str, job: Callable[[threading.Event], int]) -> None:
+    def one(name: str, job: Callable[[threading.Event], dict[Place, int]]) -> None:
         began = time.perf_counter()
         try:
-            records[name] = job(stop)
+            partitions[name] = job(stop)
         except BaseException as exc:
             failures.append(exc)
             stop.set()
@@ -480,7 +505,8 @@ def _threads(work: dict[str, Callable[[threading.Event], int]]) -> Pass:
     wall = time.perf_counter() - started
     if failures:
         raise failures[0]
-    return Pass(records=records, seconds=seconds, wall_s=wall)
+    records = {name: sum(counts.values()) for name, counts in partitions.items()}
+    return Pass(records=records, seconds=seconds, wall_s=wall, partitions=partitions)
 
 
 def _assign_from_beginning(consumer: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -498,6 +524,27 @@ def _assign_from_beginning(consumer: Consumer, topics: list[str]) -> dict[tuple[
         if high > low:
             remaining[(tp.topic, tp.partition)] = high
     return remaining
+
+
+def _count_records(connection: KafkaConnection, topic: str, partition: int) -> int:
+    """The records a ``read_committed`` reader finds in one partition now, read from its start."""
+    consumer = Consumer(connection.consumer(group_id="govbus-bench-count", **{"enable.partition.eof": True}))
+    count = 0
+    try:
+        consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is None:
+                count += 1
+            elif error.code() == KafkaError._PARTITION_EOF:
+                break
+    finally:
+        consumer.close()
+    return count
 
 
 def _flush(publishers: dict[str, Publisher]) -> None:

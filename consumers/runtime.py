@@ -89,6 +89,8 @@ class RunStats:
     dead_lettered: int = 0
     batches: int = 0
     positions: dict[Place, int] = field(default_factory=dict)
+    records: dict[Place, int] = field(default_factory=dict)
+    """Records handed to this runner's committed batches, per partition, whatever became of them."""
     committed_at: list[tuple[DecodedEvent, float]] = field(default_factory=list)
     """(event, wall-clock commit time) of the last batch, for latency measurements."""
 
@@ -118,6 +120,8 @@ class _Outcome:
     """Records that go to the DLQ (undecodable, or refused by the model), with the cause."""
     skipped: int = 0
     duplicates: int = 0
+    records: dict[Place, int] = field(default_factory=dict)
+    """Records of the batch per partition."""
 
 
 class ReadModelRunner:
@@ -377,9 +381,11 @@ class ReadModelRunner:
             stored = store.positions(self._adapter, view)
             outcome.reseek = self._moved_positions(stored, records)
             fresh: list[tuple[Message, Place, int, DecodedEvent | None, Exception | None]] = []
+            counted = outcome.records
             for message, event, error in decoded:
                 place = (str(message.topic()), int(message.partition() or 0))
                 offset = int(message.offset() or 0)
+                counted[place] = counted.get(place, 0) + 1
                 if place in outcome.reseek or offset <= stored.get(place, -1):
                     outcome.skipped += 1
                 else:
@@ -471,6 +477,8 @@ class ReadModelRunner:
         stats.dead_lettered += len(outcome.dead_letters)
         stats.batches += 1
         stats.positions.update(outcome.highest)
+        for place, count in outcome.records.items():
+            stats.records[place] = stats.records.get(place, 0) + count
         now = time.time()
         stats.committed_at = [(event, now) for event in outcome.applied]
 
