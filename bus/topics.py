@@ -66,37 +66,42 @@ def ensure_topics(
             if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
             raise ConfigurationError(f"could not create topic {topic!r}: {error}") from exc
-    wait_until_served(admin, created, partitions, timeout_s, connection.bootstrap_servers)
+    wait_until_served(connection, admin, created, partitions, timeout_s)
     log.info("topics.created", topics=created)
     return created
 
 
 def wait_until_served(
-    admin: AdminClient, topics: list[str], partitions: int, timeout_s: float, bootstrap: str
+    connection: KafkaConnection, admin: AdminClient, topics: list[str], partitions: int, timeout_s: float
 ) -> None:
     """Wait until the leader of each partition of ``topics`` answers a ListOffsets for it.
 
-    A leader answers once the partition's log is open, which is also when it accepts writes.
+    A leader answers once the partition's log is open, which is also when it accepts writes. After a
+    round with partitions still pending, the next round asks through a new admin client: a client
+    keeps the leaders it learned, and a just-created topic's first metadata may name none.
     """
     pending = {(topic, partition) for topic in topics for partition in range(partitions)}
     deadline = time.monotonic() + timeout_s
-    while pending:
+    last = ""
+    while True:
         futures = admin.list_offsets(
             {TopicPartition(t, p): OffsetSpec.latest() for t, p in pending},  # type: ignore[no-untyped-call]
-            request_timeout=max(deadline - time.monotonic(), 1.0),
+            request_timeout=max(min(deadline - time.monotonic(), 5.0), 1.0),
         )
         for tp, future in futures.items():
             try:
                 future.result()
-            except KafkaException:
-                continue  # not served yet (no leader known, or its log is not open)
+            except KafkaException as exc:  # not served yet (no leader known, or its log is not open)
+                last = str(exc.args[0].str() if isinstance(exc.args[0], KafkaError) else exc)
+                continue
             pending.discard((tp.topic, tp.partition))
         if not pending:
             return
         if time.monotonic() > deadline:
             waiting = ", ".join(f"{t}[{p}]" for t, p in sorted(pending)[:5])
             raise ConfigurationError(
-                f"Kafka at {bootstrap} created the topics but did not serve {len(pending)} of their "
-                f"partitions within {timeout_s:g}s (e.g. {waiting})"
+                f"Kafka at {connection.bootstrap_servers} created the topics but did not serve "
+                f"{len(pending)} of their partitions within {timeout_s:g}s (e.g. {waiting}: {last})"
             )
         time.sleep(0.05)
+        admin = AdminClient(connection.admin())
