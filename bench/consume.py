@@ -18,7 +18,9 @@
   keep a SQLite store up to date; an event's latency is the wall time its batch committed
   (:attr:`RunStats.committed_at`) minus its ``ce_time`` (kept to the millisecond). A warm-up second comes
   first (group join, first fetches) and is not counted; the publisher waits for the store's positions to
-  reach the end of the topics after each phase.
+  reach the end of the topics after each phase. Where Linux reports CPU pressure, the share of the window
+  in which some ready task waited for a CPU is reported beside the latencies, so that a run on a crowded
+  machine can be told from a slow one.
 
 The benchmark publishes simulated events of every agency
 (:func:`producers.simulators.simulation.simulated_events`) to topics under a fresh prefix, created with
@@ -117,6 +119,8 @@ class Latency:
     rate_per_s: float
     published: int
     samples: list[float] = field(default_factory=list)
+    cpu_pressure: float | None = None
+    """Share of the measured window in which some ready task waited for a CPU (Linux PSI), if known."""
 
     def percentile(self, fraction: float) -> float:
         """The ``fraction`` quantile (nearest rank)."""
@@ -387,13 +391,14 @@ class ConsumeBench:
         store = self.wiring.store_for(url)  # opened after the fork; read here only to see what is applied
         publishers: dict[str, Publisher] = {}
         try:
-            self._paced(prefix, events, warmup, rate, publishers, topic_of)
-            _flush(publishers)
-            self._wait_applied(prefix, models, store, forked)
+            phase = functools.partial(
+                self._phase, prefix, events, rate, publishers, topic_of, models, store, forked
+            )
+            phase(warmup)
             window_start = time.time() - 0.001  # ce_time keeps milliseconds: never drop a later event
-            self._paced(prefix, events, measured, rate, publishers, topic_of)
-            _flush(publishers)
-            self._wait_applied(prefix, models, store, forked)
+            pressure = _CpuPressure()
+            phase(measured)
+            result.cpu_pressure = pressure.share()
         except BaseException:
             forked.close()  # the children are stopped and reaped; their results are not wanted
             raise
@@ -405,6 +410,23 @@ class ConsumeBench:
         for committed in forked.results().values():
             result.samples.extend((at - made) * 1000 for made, at in committed if made >= window_start)
         return result
+
+    def _phase(
+        self,
+        prefix: str,
+        events: Iterable[Any],
+        rate: float,
+        publishers: dict[str, Publisher],
+        topic_of: dict[str, str],
+        models: Sequence[Any],
+        store: Store,
+        forked: Forked[Any],
+        count: int,
+    ) -> None:
+        """Publish ``count`` events at ``rate``; wait until they are acknowledged, then applied."""
+        self._paced(prefix, events, count, rate, publishers, topic_of)
+        _flush(publishers)
+        self._wait_applied(prefix, models, store, forked)
 
     def _paced(
         self,
@@ -524,6 +546,31 @@ def _assign_from_beginning(consumer: Consumer, topics: list[str]) -> dict[tuple[
         if high > low:
             remaining[(tp.topic, tp.partition)] = high
     return remaining
+
+
+class _CpuPressure:
+    """Linux's CPU pressure (``/proc/pressure/cpu``) from the moment this is made."""
+
+    def __init__(self) -> None:
+        self._stalled, self._began = _cpu_stall_us(), time.monotonic()
+
+    def share(self) -> float | None:
+        """The share of the time since then in which some ready task waited for a CPU (None: unknown)."""
+        stalled = _cpu_stall_us()
+        if stalled is None or self._stalled is None:
+            return None
+        return (stalled - self._stalled) / 1e6 / max(time.monotonic() - self._began, 1e-9)
+
+
+def _cpu_stall_us() -> int | None:
+    """Microseconds in which some ready task waited for a CPU, since boot; None where not reported."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as pressure:
+            some = pressure.readline().split()
+    except OSError:
+        return None
+    fields = dict(part.split("=", 1) for part in some[1:] if "=" in part)
+    return int(fields["total"]) if fields.get("total", "").isdigit() else None
 
 
 def _count_records(connection: KafkaConnection, topic: str, partition: int) -> int:

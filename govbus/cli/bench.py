@@ -266,6 +266,7 @@ def _print_consume(report: Any, adapters: list[str]) -> None:
         f"\ne2e at {latency.rate_per_s:g} events/s: p50 {latency.percentile(0.5):.1f} ms, "
         f"p99 {latency.percentile(0.99):.1f} ms, max {latency.percentile(1.0):.1f} ms "
         f"({len(latency.samples)} events)"
+        + ("" if latency.cpu_pressure is None else f"; CPU pressure {latency.cpu_pressure:.0%} of the window")
     )
 
 
@@ -293,6 +294,7 @@ def _consume_summary(
         "e2e_samples": len(latency.samples),
         "e2e_p50_ms": round(latency.percentile(0.5), 1),
         "e2e_p99_ms": round(latency.percentile(0.99), 1),
+        "e2e_cpu_pressure": None if latency.cpu_pressure is None else round(latency.cpu_pressure, 3),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "bootstrap": settings.kafka_bootstrap,

@@ -42,6 +42,7 @@ def test_bench_consume_ends_with_one_json_object_of_figures(kafka_bootstrap: str
     # Every simulated event is read by at least one adapter (the tables and the log go with a failure).
     assert figures["records"] >= 1500, result.stdout[-3000:] + result.stderr[-3000:]
     assert figures["e2e_samples"] > 0
+    assert figures["e2e_cpu_pressure"] is None or figures["e2e_cpu_pressure"] >= 0
     assert set(figures["rebuild_s"]) == {"800", "1500"}
     assert all(seconds > 0 for sizes in figures["rebuild_s"].values() for seconds in sizes.values())
     assert any(line.startswith("sqlite ") for line in lines)
