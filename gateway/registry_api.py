@@ -3,14 +3,19 @@
 Errors (:class:`~bus.errors.RegistryError`, answered by the handler :func:`install_registry_errors`
 installs) use the registry's own format, ``{"error_code": ..., "message": ...}`` with Confluent's
 codes, not problem+json: that is what SchemaRegistryClient parses. Subject names are taken from the
-decoded path, so percent-encoded ``/`` and ``:`` work; query booleans accept ``true`` in any case.
-Request bodies are read as JSON whatever their content type (clients send
-``application/vnd.schemaregistry.v1+json``, ``application/json`` or none).
+decoded path, so percent-encoded ``/`` and ``:`` work; an empty subject, or one that is not valid
+UTF-8, is refused (42208). Query booleans accept ``true`` in any case.
+
+Request bodies must be JSON: a content type, when given, must be a JSON one (clients send
+``application/vnd.schemaregistry.v1+json``, ``application/json`` or none), otherwise 415, so a
+cross-site ``text/plain`` form cannot register a schema. A body is parsed strictly
+(:mod:`schemas.registry.strict_json`: UTF-8, no ``NaN``, no lone surrogates, bounded nesting and
+numbers) and may hold at most :data:`MAX_BODY_BYTES`; anything else answers 422 (413 when too large)
+with the reason, before the registry is asked.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,9 +23,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from bus.errors import RegistryError
-from schemas.registry.service import SchemaRegistry, not_found, unprocessable
+from schemas.registry import strict_json
+from schemas.registry.service import MAX_VERSION, SchemaRegistry, not_found, unprocessable
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""The largest request body the registry reads: ample for any schema with its references."""
 Endpoint = Callable[..., Awaitable[Response]]
 
 
@@ -49,11 +57,36 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and not content_type.endswith(("/json", "+json")):
+        raise RegistryError(f"Content type {content_type!r} is not supported: send JSON", 415, 415)
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise _too_large()
     try:
-        return json.loads(raw or b"null")
-    except ValueError as exc:
+        return strict_json.loads(bytes(raw) or b"null")
+    except strict_json.RefusedJSONError as exc:
         raise unprocessable(f"request body is not JSON: {exc}", 422) from exc
+
+
+def _too_large() -> RegistryError:
+    return RegistryError(f"request body larger than {MAX_BODY_BYTES} bytes", 413, 413)
+
+
+def _subject(subject: str) -> str:
+    """A subject a request may write: not empty, and valid UTF-8 (42208 otherwise)."""
+    try:
+        subject.encode("utf-8")
+    except UnicodeEncodeError:
+        subject = ""
+    if not subject.strip():
+        raise unprocessable(f"The specified subject {subject!a} is not valid.", 42208)
+    return subject
 
 
 def _prefixed(subjects: list[str], request: Request) -> list[str]:
@@ -65,12 +98,14 @@ def _prefixed(subjects: list[str], request: Request) -> list[str]:
 
 
 def _schema_id(raw: str) -> int:
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise RegistryError("HTTP 404 Not Found", 404, 404)
+    if len(raw) > len(str(MAX_VERSION)) or int(raw) > MAX_VERSION:
+        raise not_found(f"Schema {raw[:20]} not found", 40403)
     return int(raw)
 
 
-def registry_router(registry: SchemaRegistry) -> APIRouter:
+def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - one statement a route
     """The registry's routes (mounted under ``/registry``); most specific paths first."""
     router = APIRouter(tags=["schema registry"])
 
@@ -138,7 +173,7 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:
 
     @route("POST", "/subjects/{subject:path}/versions")
     async def register(subject: str, request: Request) -> Response:
-        return registry_response({"id": registry.register(subject, await _body(request))})
+        return registry_response({"id": registry.register(_subject(subject), await _body(request))})
 
     @route("POST", "/subjects/{subject:path}")
     async def lookup(subject: str, request: Request) -> Response:
@@ -180,7 +215,7 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:
 
     @route("PUT", "/config/{subject:path}")
     async def put_config(subject: str, request: Request) -> Response:
-        level = registry.set_compatibility(subject, _field(await _body(request), "compatibility"))
+        level = registry.set_compatibility(_subject(subject), _field(await _body(request), "compatibility"))
         return registry_response({"compatibility": level})
 
     @route("DELETE", "/config/{subject:path}")
@@ -202,7 +237,8 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:
 
     @route("PUT", "/mode/{subject:path}")
     async def put_mode(subject: str, request: Request) -> Response:
-        return registry_response({"mode": registry.set_mode(subject, _field(await _body(request), "mode"))})
+        mode = registry.set_mode(_subject(subject), _field(await _body(request), "mode"))
+        return registry_response({"mode": mode})
 
     @route("DELETE", "/mode/{subject:path}")
     async def delete_mode(subject: str) -> Response:

@@ -16,10 +16,15 @@ logical type is ignored, as the specification requires.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.avro_types import PRIMITIVES, RECORDS, full_name, namespace_of, qualify, short_name
+
+MAX_FIXED_SIZE = 2**31 - 1
+"""The largest ``size`` of a fixed (Avro's lengths are ints)."""
+EXACT_FIXED_SIZE = 512
 
 
 class SchemaParseError(ValueError):
@@ -223,8 +228,8 @@ class _Parser:
     def _fixed(self, schema: dict[str, Any], enclosing: str) -> Fixed:
         fullname, aliases = self._identity(schema, enclosing)
         size = _required(schema, "size")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise SchemaParseError(f"'size' of fixed {fullname!r} must be a non-negative integer")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FIXED_SIZE:
+            raise SchemaParseError(f"'size' of fixed {fullname!r} must be an integer in [0, 2^31-1]")
         node = Fixed(fullname, aliases, size)
         self.names[fullname] = node
         logical = schema.get("logicalType")
@@ -260,8 +265,17 @@ def _decimal(schema: dict[str, Any], max_digits: int | None) -> tuple[int, int] 
 
 
 def _fixed_digits(size: int) -> int:
-    """Decimal digits a signed two's-complement value of ``size`` bytes always holds."""
-    return len(str(2 ** (8 * size - 1) - 1)) - 1 if size > 0 else 0
+    """Decimal digits a signed two's-complement value of ``size`` bytes always holds.
+
+    Exact up to :data:`EXACT_FIXED_SIZE` bytes (1,233 digits); above, ``floor((8 * size - 1) * log10(2))``
+    in floating point, which may be one off: Python refuses to print integers of more than 4,300
+    digits, and no decimal precision that large is in use.
+    """
+    if size <= 0:
+        return 0
+    if size <= EXACT_FIXED_SIZE:
+        return len(str(2 ** (8 * size - 1) - 1)) - 1
+    return math.floor((8 * size - 1) * math.log10(2))
 
 
 def _required(schema: dict[str, Any], key: str) -> Any:

@@ -18,6 +18,7 @@ import fastavro
 
 from bus.errors import InvalidSchemaError
 from schemas.avro_types import PRIMITIVES, RECORDS, named_types, short_name, walk
+from schemas.registry import strict_json
 
 _KEY_ORDER = (
     "type", "name", "namespace", "doc", "aliases", "fields", "symbols", "items", "values", "size",
@@ -43,8 +44,8 @@ def parse_avro(text: Any, referenced: Sequence[Any] = ()) -> AvroSchema:
     if not isinstance(text, str) or not text.strip():
         raise InvalidSchemaError("Invalid schema: empty schema")
     try:
-        schema = json.loads(text)
-    except json.JSONDecodeError as exc:
+        schema = strict_json.loads(text)
+    except strict_json.RefusedJSONError as exc:
         raise InvalidSchemaError(f"Invalid schema: not JSON: {exc}") from exc
     named: dict[str, Any] = {}
     try:

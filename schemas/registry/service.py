@@ -438,7 +438,10 @@ class SchemaRegistry:
         schema_type = body.get("schemaType") or "AVRO"
         if schema_type not in SCHEMA_TYPES:
             raise unprocessable(f"Unsupported schema type {schema_type!r}; this registry stores AVRO", 422)
-        references = tuple(self._reference(r) for r in body.get("references") or ())
+        raw_references = body.get("references") or []
+        if not isinstance(raw_references, list):
+            raise unprocessable("Invalid schema: 'references' must be a list of references", 42201)
+        references = tuple(self._reference(r) for r in raw_references)
         referenced = [
             self._resolved_json(self._state.subjects[r.subject][r.version].schema) for r in references
         ]
@@ -450,10 +453,21 @@ class SchemaRegistry:
         return stored, inline_references(parsed.schema, referenced)
 
     def _reference(self, raw: Any) -> Reference:
-        try:
-            reference = Reference(str(raw["name"]), str(raw["subject"]), int(raw["version"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise unprocessable(f"Invalid schema: malformed reference {raw!r}", 42201) from exc
+        version = raw.get("version") if isinstance(raw, Mapping) else None
+        if (
+            not isinstance(raw, Mapping)
+            or not isinstance(raw.get("name"), str)
+            or not isinstance(raw.get("subject"), str)
+            or not isinstance(version, int)
+            or isinstance(version, bool)
+            or not 1 <= version <= MAX_VERSION
+        ):
+            raise unprocessable(
+                f"Invalid schema: a reference is an object with a 'name', a 'subject' and a 'version' "
+                f"between 1 and 2^31-1, not {str(raw)[:200]}",
+                42201,
+            )
+        reference = Reference(raw["name"], raw["subject"], version)
         entry = self._state.subjects.get(reference.subject, {}).get(reference.version)
         if entry is None or entry.deleted:
             raise unprocessable(
@@ -476,7 +490,12 @@ def parse_version(raw: str | int | None) -> int | None:
     text = str(raw)
     if text in ("latest", "-1"):
         return None
-    if text.isdigit() and 1 <= int(text) <= MAX_VERSION:
+    if (
+        text.isascii()
+        and text.isdigit()
+        and len(text) <= len(str(MAX_VERSION))
+        and 1 <= int(text) <= MAX_VERSION
+    ):
         return int(text)
     raise unprocessable(
         f"The specified version '{text}' is not a valid version id. Allowed values are between "
