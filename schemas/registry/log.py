@@ -250,19 +250,18 @@ class KafkaRegistryLog:
             if error is None:
                 offsets.append(int(message.offset() or 0))
 
+        # Encoded before the transaction begins: a record that cannot be encoded leaves none open.
+        encoded = [(encode_json(key), encode_json(value)) for key, value in records]
         try:
             producer.begin_transaction()
-            for key, value in records:
-                producer.produce(
-                    self.topic,
-                    key=encode_json(key),
-                    value=encode_json(value),
-                    partition=0,
-                    on_delivery=delivered,
-                )
+            for key, value in encoded:
+                producer.produce(self.topic, key=key, value=value, partition=0, on_delivery=delivered)
             self._commit_transaction(producer)
         except KafkaException as exc:
             raise self._failed(producer, exc) from exc
+        except BaseException:
+            self._abandon(producer)
+            raise
         # Wait for our own records: right after the commit the watermark may not cover them yet,
         # because Kafka writes the commit markers after answering the commit.
         self._wait_for(max(offsets, default=-1) + 1)
@@ -282,6 +281,13 @@ class KafkaRegistryLog:
                 if not again or time.monotonic() > deadline:
                     raise
                 log.info("registry.log.commit_retried", reason=str(error))
+
+    def _abandon(self, producer: Producer) -> None:
+        """Abort the open transaction after an unexpected failure, so the next write can begin one."""
+        try:
+            producer.abort_transaction(ABORT_TIMEOUT_S)
+        except KafkaException:
+            self._producer = None  # the next begin() starts a producer whose init aborts it
 
     def _failed(self, producer: Producer, exc: KafkaException) -> Exception:
         """The exception a failed transaction turns into, with the producer aborted or dropped."""

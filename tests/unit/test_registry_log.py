@@ -79,6 +79,17 @@ class RegistryLogContract:
         writer.log.commit(second)
         assert writer.applied == first + second
 
+    def test_a_record_that_cannot_be_encoded_fails_alone_and_the_next_commit_is_applied(
+        self, start: Start
+    ) -> None:
+        """A commit whose record holds a lone surrogate raises and stores nothing; the next commit works."""
+        writer = start()
+        writer.log.begin()
+        with pytest.raises(UnicodeEncodeError):
+            writer.log.commit([config("\ud800", "FULL")])
+        writer.log.commit([config(None, "FULL")])
+        assert writer.applied == [config(None, "FULL")]
+
     def test_a_new_instance_replays_every_record_in_order(self, start: Start) -> None:
         """An instance started later applies everything committed before, in commit order."""
         writer = start()
