@@ -17,19 +17,22 @@ with the reason, before the registry is asked.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from bus.errors import RegistryError
 from schemas.registry import strict_json
 from schemas.registry.service import MAX_VERSION, SchemaRegistry, not_found, unprocessable
+from schemas.registry.state import StoredSchema
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """The largest request body the registry reads: ample for any schema with its references."""
 Endpoint = Callable[..., Awaitable[Response]]
+T = TypeVar("T")
 
 
 def registry_response(body: Any, status: int = 200) -> JSONResponse:
@@ -105,6 +108,21 @@ def _schema_id(raw: str) -> int:
     return int(raw)
 
 
+async def _off(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a registry call that may wait on Kafka (a transaction, catching up with the log) in a worker
+    thread, so that the event loop goes on serving the other requests meanwhile."""
+    return await run_in_threadpool(call, *args, **kwargs)
+
+
+async def _schema(registry: SchemaRegistry, schema_id: int) -> StoredSchema:
+    """A schema by id: from memory on the event loop, or off it when the log must be caught up first."""
+    known = registry.known_schema(schema_id)
+    if known is not None:
+        return known
+    stored: StoredSchema = await _off(registry.schema, schema_id)
+    return stored
+
+
 def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - one statement a route
     """The registry's routes (mounted under ``/registry``); most specific paths first."""
     router = APIRouter(tags=["schema registry"])
@@ -122,21 +140,21 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("GET", "/schemas/ids/{schema_id}/schema")
     async def raw_schema_by_id(schema_id: str) -> Response:
-        return Response(registry.schema(_schema_id(schema_id)).text, media_type=MEDIA_TYPE)
+        return Response((await _schema(registry, _schema_id(schema_id))).text, media_type=MEDIA_TYPE)
 
     @route("GET", "/schemas/ids/{schema_id}/versions")
     async def id_versions(schema_id: str, request: Request) -> Response:
-        users = registry.schema_users(_schema_id(schema_id), deleted=_flag(request, "deleted"))
+        users = await _off(registry.schema_users, _schema_id(schema_id), deleted=_flag(request, "deleted"))
         return registry_response([{"subject": e.subject, "version": e.version} for e in users])
 
     @route("GET", "/schemas/ids/{schema_id}/subjects")
     async def id_subjects(schema_id: str, request: Request) -> Response:
-        users = registry.schema_users(_schema_id(schema_id), deleted=_flag(request, "deleted"))
+        users = await _off(registry.schema_users, _schema_id(schema_id), deleted=_flag(request, "deleted"))
         return registry_response(sorted({e.subject for e in users}))
 
     @route("GET", "/schemas/ids/{schema_id}")
     async def schema_by_id(schema_id: str) -> Response:
-        stored = registry.schema(_schema_id(schema_id))
+        stored = await _schema(registry, _schema_id(schema_id))
         body: dict[str, Any] = {"schema": stored.text}
         if stored.references:
             body["references"] = [r.to_json() for r in stored.references]
@@ -164,7 +182,7 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
     @route("DELETE", "/subjects/{subject:path}/versions/{version}")
     async def delete_version(subject: str, version: str, request: Request) -> Response:
         return registry_response(
-            registry.delete_version(subject, version, permanent=_flag(request, "permanent"))
+            await _off(registry.delete_version, subject, version, permanent=_flag(request, "permanent"))
         )
 
     @route("GET", "/subjects/{subject:path}/versions")
@@ -173,26 +191,30 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("POST", "/subjects/{subject:path}/versions")
     async def register(subject: str, request: Request) -> Response:
-        return registry_response({"id": registry.register(_subject(subject), await _body(request))})
+        return registry_response(
+            {"id": (await _off(registry.register, _subject(subject), await _body(request)))}
+        )
 
     @route("POST", "/subjects/{subject:path}")
     async def lookup(subject: str, request: Request) -> Response:
         body = await _body(request)
-        entry = registry.lookup(subject, body, deleted=_flag(request, "deleted"))
+        entry = await _off(registry.lookup, subject, body, deleted=_flag(request, "deleted"))
         return registry_response(entry.to_json())
 
     @route("DELETE", "/subjects/{subject:path}")
     async def delete_subject(subject: str, request: Request) -> Response:
-        return registry_response(registry.delete_subject(subject, permanent=_flag(request, "permanent")))
+        return registry_response(
+            await _off(registry.delete_subject, subject, permanent=_flag(request, "permanent"))
+        )
 
     @route("POST", "/compatibility/subjects/{subject:path}/versions/{version}")
     async def compatibility_with_version(subject: str, version: str, request: Request) -> Response:
-        problems = registry.test_compatibility(subject, version, await _body(request))
+        problems = await _off(registry.test_compatibility, subject, version, await _body(request))
         return _compatibility(problems, request)
 
     @route("POST", "/compatibility/subjects/{subject:path}/versions")
     async def compatibility_with_all(subject: str, request: Request) -> Response:
-        problems = registry.test_compatibility(subject, None, await _body(request))
+        problems = await _off(registry.test_compatibility, subject, None, await _body(request))
         return _compatibility(problems, request)
 
     @route("GET", "/config")
@@ -201,12 +223,12 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("PUT", "/config")
     async def put_global_config(request: Request) -> Response:
-        level = registry.set_compatibility(None, _field(await _body(request), "compatibility"))
+        level = await _off(registry.set_compatibility, None, _field(await _body(request), "compatibility"))
         return registry_response({"compatibility": level})
 
     @route("DELETE", "/config")
     async def delete_global_config() -> Response:
-        return registry_response({"compatibilityLevel": registry.delete_compatibility(None)})
+        return registry_response({"compatibilityLevel": (await _off(registry.delete_compatibility, None))})
 
     @route("GET", "/config/{subject:path}")
     async def get_config(subject: str, request: Request) -> Response:
@@ -215,12 +237,14 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("PUT", "/config/{subject:path}")
     async def put_config(subject: str, request: Request) -> Response:
-        level = registry.set_compatibility(_subject(subject), _field(await _body(request), "compatibility"))
+        level = await _off(
+            registry.set_compatibility, _subject(subject), _field(await _body(request), "compatibility")
+        )
         return registry_response({"compatibility": level})
 
     @route("DELETE", "/config/{subject:path}")
     async def delete_config(subject: str) -> Response:
-        return registry_response({"compatibilityLevel": registry.delete_compatibility(subject)})
+        return registry_response({"compatibilityLevel": (await _off(registry.delete_compatibility, subject))})
 
     @route("GET", "/mode")
     async def get_global_mode() -> Response:
@@ -228,7 +252,9 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("PUT", "/mode")
     async def put_global_mode(request: Request) -> Response:
-        return registry_response({"mode": registry.set_mode(None, _field(await _body(request), "mode"))})
+        return registry_response(
+            {"mode": (await _off(registry.set_mode, None, _field(await _body(request), "mode")))}
+        )
 
     @route("GET", "/mode/{subject:path}")
     async def get_mode(subject: str, request: Request) -> Response:
@@ -237,12 +263,12 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
 
     @route("PUT", "/mode/{subject:path}")
     async def put_mode(subject: str, request: Request) -> Response:
-        mode = registry.set_mode(_subject(subject), _field(await _body(request), "mode"))
+        mode = await _off(registry.set_mode, _subject(subject), _field(await _body(request), "mode"))
         return registry_response({"mode": mode})
 
     @route("DELETE", "/mode/{subject:path}")
     async def delete_mode(subject: str) -> Response:
-        return registry_response({"mode": registry.delete_mode(subject)})
+        return registry_response({"mode": (await _off(registry.delete_mode, subject))})
 
     @route("GET", "/associations/{rest:path}")
     async def associations(rest: str) -> Response:

@@ -230,6 +230,11 @@ class SchemaRegistry:
 
     # -- schemas by id ----------------------------------------------------------------------------
 
+    def known_schema(self, schema_id: int) -> StoredSchema | None:
+        """The schema with ``schema_id`` if this instance has applied it; never waits for the log."""
+        with self._state_lock:
+            return self._state.schema(schema_id)
+
     def schema(self, schema_id: int) -> StoredSchema:
         """The schema with ``schema_id``; catches up with the log once before answering 404."""
         for attempt in range(2):

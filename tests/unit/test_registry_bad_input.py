@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +18,9 @@ from gateway.app import create_app
 from gateway.server import serve_in_thread
 from schemas.registry import strict_json
 from schemas.registry.avro_names import _fixed_digits
+from schemas.registry.memory_log import MemoryRegistryLog
 from schemas.registry.service import SchemaRegistry
+from schemas.registry.state import Record
 
 JSON = {"content-type": "application/json"}
 
@@ -182,3 +187,41 @@ def test_fixed_digits_are_exact_for_small_sizes_and_bounded_for_large_ones() -> 
     """A fixed of 8 bytes holds 18 decimal digits; 2,000 bytes are counted without printing 2^16000."""
     assert [_fixed_digits(size) for size in (0, 1, 2, 8, 16)] == [0, 2, 4, 18, 38]
     assert _fixed_digits(2000) == 4816  # len(str(2**15999 - 1)) - 1, printed with the limit lifted
+
+
+class _SlowLog(MemoryRegistryLog):
+    """A memory log whose commits take as long as a Kafka transaction on a busy broker can."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    def commit(self, records: Sequence[Record]) -> None:
+        time.sleep(self.delay_s)
+        super().commit(records)
+
+
+def test_a_slow_write_does_not_hold_up_other_requests(tmp_path: Path) -> None:
+    """While one registration waits 2 s on its storage, reads of the same gateway answer at once."""
+    store = open_store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
+    with (
+        capture_logs(),
+        serve_in_thread(create_app(SchemaRegistry(_SlowLog(2.0)), store)) as base,
+        httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+    ):
+        writing = threading.Thread(
+            target=client.post,
+            args=("/subjects/slow/versions",),
+            kwargs={"content": _body(_record()), "headers": JSON},
+        )
+        writing.start()
+        time.sleep(0.3)  # the registration is now waiting on its commit
+        with httpx.Client(base_url=f"{base}/registry", timeout=30) as reader:
+            began = time.monotonic()
+            assert reader.get("/schemas/types").status_code == 200
+            assert reader.get("/subjects").status_code == 200
+            waited = time.monotonic() - began
+        assert writing.is_alive()
+        writing.join(10)
+        assert waited < 1.0
+        assert client.get("/subjects").json() == ["slow"]
