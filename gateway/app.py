@@ -1,4 +1,4 @@
-"""The gateway app: the registry API, the read-model API and health, in one FastAPI app.
+"""The gateway app: the registry API, the read-model API, liveness and readiness, in one FastAPI app.
 
 Its collaborators (the registry, the store) are built by the composition root (``govbus.bootstrap``) and
 passed in; the app starts the registry when it starts and closes both when it stops.
@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consumers.stores import Store
+from gateway.health import health_router
 from gateway.problems import install_problem_handlers
 from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
@@ -36,8 +37,5 @@ def create_app(registry: SchemaRegistry, store: Store) -> FastAPI:
     app.include_router(registry_router(registry), prefix="/registry")
     app.include_router(residents_router(store))
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.include_router(health_router(registry, store))
     return app

@@ -230,6 +230,11 @@ class SchemaRegistry:
 
     # -- schemas by id ----------------------------------------------------------------------------
 
+    def ready(self, timeout_s: float) -> None:
+        """Return once this instance has applied everything committed to its storage; raise
+        RegistryError (storage unreachable, or not caught up within ``timeout_s``) otherwise."""
+        self._log.sync(timeout_s)
+
     def known_schema(self, schema_id: int) -> StoredSchema | None:
         """The schema with ``schema_id`` if this instance has applied it; never waits for the log."""
         with self._state_lock:
