@@ -191,7 +191,7 @@ class KafkaRegistryLog:
                 # leader moves, is briefly unknown to this client's metadata: ask again until the deadline.
                 pending = isinstance(error, KafkaError) and error.code() in NOT_YET_KNOWN
                 if not pending or time.monotonic() > deadline:
-                    raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
+                    raise RegistryError(f"registry storage unreachable: {exc}", 503, 50002) from exc
                 time.sleep(POLL_S)
         self._wait_for(high, max(deadline - time.monotonic(), POLL_S))
 
@@ -204,7 +204,7 @@ class KafkaRegistryLog:
                 if remaining <= 0 or self._closed.is_set():
                     raise RegistryError(
                         f"registry storage did not catch up to offset {offset} within {timeout_s:.0f}s",
-                        500,
+                        503,
                         50002,
                     )
                 self._progress.wait(min(remaining, 0.5))
@@ -233,7 +233,7 @@ class KafkaRegistryLog:
             if isinstance(error, KafkaError) and error.code() in FENCING_CODES:
                 # Two instances initialised at once and the other one won.
                 raise FencedError(str(error)) from exc
-            raise RegistryError(f"registry storage unreachable: {exc}", 500, 50002) from exc
+            raise RegistryError(f"registry storage unreachable: {exc}", 503, 50002) from exc
         self._producer = producer
 
     def commit(self, records: Sequence[Record]) -> None:

@@ -55,6 +55,8 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 MAX_VERSION = 2**31 - 1
+READ_SYNC_TIMEOUT_S = 5.0
+"""How long a read of an id this instance has not applied waits to catch up with the storage (then 503)."""
 # Instances that fence each other back off for a random pause growing to at most FENCE_BACKOFF_MAX_S,
 # and keep deciding again until WRITE_DEADLINE_S has passed.
 FENCE_BACKOFF_S = 0.02
@@ -248,7 +250,7 @@ class SchemaRegistry:
             if stored is not None:
                 return stored
             if attempt == 0:
-                self._log.sync()
+                self._log.sync(READ_SYNC_TIMEOUT_S)
         raise not_found(f"Schema {schema_id} not found", 40403)
 
     def schema_users(self, schema_id: int, *, deleted: bool = False) -> list[SchemaVersion]:

@@ -30,7 +30,7 @@ def _until(client: httpx.Client, status: int, timeout_s: float) -> httpx.Respons
 def test_readyz_turns_503_when_kafka_stops_and_200_when_it_is_back(
     private_broker: LocalKafka, tmp_path: Path
 ) -> None:
-    """Ready on a live broker; 503 problem+json naming the registry while it is stopped; ready again after."""
+    """Ready on a live broker; while it is stopped, 503 naming the registry, and an unknown id 503 50002."""
     private_broker.up()
     settings = Settings(
         kafka_bootstrap=private_broker.bootstrap, readmodel_url=f"sqlite:///{tmp_path / 'rm.sqlite'}"
@@ -52,6 +52,10 @@ def test_readyz_turns_503_when_kafka_stops_and_200_when_it_is_back(
         assert down.json()["checks"]["store"] == "ok"
         assert down.json()["checks"]["registry"] != "ok"
         assert client.get("/healthz").status_code == 200
+        began = time.monotonic()
+        unknown = client.get("/registry/schemas/ids/999999")
+        assert (unknown.status_code, unknown.json()["error_code"]) == (503, 50002), unknown.text
+        assert time.monotonic() - began < 10
         private_broker.up()
         back = _until(client, 200, 60)
         assert back.status_code == 200, back.text
