@@ -238,15 +238,19 @@ class ReadyFile:
         self._written: list[str] | None = None
 
     def update(self) -> None:
-        """Rewrite the file when the set of emitting reactions changed since the last write."""
-        if self._path is None:
+        """Rewrite the file when the set of emitting reactions changed since the last write.
+
+        Only the process that runs the reactions writes it: a worker process without any would
+        otherwise write an empty document over it, or race it for the temporary file.
+        """
+        if self._path is None or not self._reactions:
             return
         emitting = [reaction.name for reaction in self._reactions if reaction.ready.is_set()]
         if emitting == self._written:
             return
         document = {"pid": self._pid, "reactions": [r.name for r in self._reactions], "emitting": emitting}
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._path.with_name(self._path.name + ".tmp")
+        partial = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
         partial.write_text(json.dumps(document) + "\n")
         partial.replace(self._path)  # a reader never sees half a file
         self._written = emitting
