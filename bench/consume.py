@@ -247,22 +247,12 @@ class ConsumeBench:
             return part.partitions, part.seconds
 
         result = _forked(groups, group)
-        self._require_caught_up(prefix, url)
-        self._require_every_record(prefix, url, result)
+        lags = self._lags(prefix, url)
+        _require_caught_up(lags)
+        self._require_every_record(lags, result)
         return result
 
-    def _require_caught_up(self, prefix: str, url: str) -> None:
-        """Every adapter's stored positions are at the end of its topics: a pass that stopped early fails."""
-        behind = [
-            f"{lag.adapter} {p.topic}[{p.partition}] at {p.applied} of {p.end}"
-            for lag in self._lags(prefix, url)
-            for p in lag.partitions
-            if p.lag
-        ]
-        if behind:
-            raise GovbusError(f"a pass stopped before the end of its topics: {'; '.join(behind)}")
-
-    def _require_every_record(self, prefix: str, url: str, result: Pass) -> None:
+    def _require_every_record(self, lags: list[AdapterLag], result: Pass) -> None:
         """Every record of every adapter's topics reached the adapter: a pass that missed one fails.
 
         The benchmark's publishers are not transactional, so a partition's offsets have no gaps and it
@@ -271,7 +261,7 @@ class ConsumeBench:
         the runner never got.
         """
         short: list[str] = []
-        for lag in self._lags(prefix, url):
+        for lag in lags:
             seen = result.partitions.get(lag.adapter, {})
             for p in lag.partitions:
                 got = seen.get((p.topic, p.partition), 0)
@@ -465,6 +455,18 @@ class ConsumeBench:
         if self._topics:
             AdminClient(self.wiring.connection.admin()).delete_topics(self._topics, operation_timeout=30)
             self._topics.clear()
+
+
+def _require_caught_up(lags: list[AdapterLag]) -> None:
+    """Every adapter's stored positions are at the end of its topics: a pass that stopped early fails."""
+    behind = [
+        f"{lag.adapter} {p.topic}[{p.partition}] at {p.applied} of {p.end}"
+        for lag in lags
+        for p in lag.partitions
+        if p.lag
+    ]
+    if behind:
+        raise GovbusError(f"a pass stopped before the end of its topics: {'; '.join(behind)}")
 
 
 def _run_counted(runner: ReadModelRunner, stop: threading.Event) -> dict[Place, int]:

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bus.errors import RegistryError
 from schemas.registry import strict_json
-from schemas.registry.service import MAX_VERSION, SchemaRegistry, not_found, unprocessable
+from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
 from schemas.registry.state import StoredSchema
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
@@ -103,9 +103,10 @@ def _prefixed(subjects: list[str], request: Request) -> list[str]:
 def _schema_id(raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise RegistryError("HTTP 404 Not Found", 404, 404)
-    if len(raw) > len(str(MAX_VERSION)) or int(raw) > MAX_VERSION:
+    number = parse_int(raw)
+    if number is None:
         raise not_found(f"Schema {raw[:20]} not found", 40403)
-    return int(raw)
+    return number
 
 
 async def _off(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -43,7 +43,7 @@ from typing import Any
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from bus.delivery import UNCONFIRMED, delivery_failure
+from bus.delivery import delivery_failure
 from bus.errors import (
     KafkaUnavailableError,
     PublishError,
@@ -338,14 +338,12 @@ class Publisher:
     def _on_delivery(self, err: KafkaError | None, message: Message) -> None:
         """The producer-wide delivery report: counts failures (successes are derived, see ``delivered``).
 
-        A report without an error and without an offset is not a confirmed delivery (:data:`UNCONFIRMED`).
+        A report without an error and without an offset is not a confirmed delivery
+        (:data:`bus.delivery.UNCONFIRMED`).
         """
-        if err is None:
-            if message.offset() is not None:
-                return
-            reason = UNCONFIRMED
-        else:
-            reason = err.str()
+        reason = delivery_failure(err, message)
+        if reason is None:
+            return
         self.failed += 1
         self._failures[(str(message.topic()), reason)] += 1
 

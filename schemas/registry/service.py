@@ -497,18 +497,22 @@ class SchemaRegistry:
         return inline_references(json.loads(stored.text), referenced)
 
 
+def parse_int(text: str) -> int | None:
+    """``text`` as an int in [0, 2^31-1] when it is ASCII digits only (not ``²``, not 5,000 digits)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_VERSION)):
+        return None
+    number = int(text)
+    return number if number <= MAX_VERSION else None
+
+
 def parse_version(raw: str | int | None) -> int | None:
     """A version path segment: an int in [1, 2^31-1], or None for ``latest``/``-1``; else 42202."""
     text = str(raw)
     if text in ("latest", "-1"):
         return None
-    if (
-        text.isascii()
-        and text.isdigit()
-        and len(text) <= len(str(MAX_VERSION))
-        and 1 <= int(text) <= MAX_VERSION
-    ):
-        return int(text)
+    number = parse_int(text)
+    if number is not None and number >= 1:
+        return number
     raise unprocessable(
         f"The specified version '{text}' is not a valid version id. Allowed values are between "
         '[1, 2^31-1] and the string "latest"',
