@@ -94,9 +94,11 @@ class ProduceBench:
         events: int,
         workload: Workload,
         publisher_for: Callable[[str], Publisher],
+        credential: str,
     ) -> None:
         self.connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-bench")
         self.registry_url = registry_url
+        self.credential = credential
         self.publisher_for = publisher_for
         self.events = events
         self.workload = workload
@@ -118,7 +120,7 @@ class ProduceBench:
         kind = self.workload.kind
         subject = kind.subject
         serializer = AvroSerializer(
-            SchemaRegistryClient({"url": self.registry_url}),
+            SchemaRegistryClient({"url": self.registry_url, "basic.auth.user.info": self.credential}),
             kind.schema_text,
             conf={"auto.register.schemas": False, "subject.name.strategy": lambda *_: subject},
         )
@@ -148,7 +150,9 @@ class ProduceBench:
     def raw(self, topic_prefix: str, count: int) -> float:
         """Publish pre-encoded records through a bare Producer; seconds until all acknowledged."""
         kind = self.workload.kind
-        schema_id = RegistryClient(self.registry_url).lookup(kind.subject, kind.schema_text)
+        registry = RegistryClient(self.registry_url, credential=self.credential)
+        schema_id = registry.lookup(kind.subject, kind.schema_text)
+        registry.close()
         now = datetime.now(UTC)
         records = [
             (
@@ -210,12 +214,13 @@ def _flush_all(flush: Callable[[float], int], path: str) -> None:
 
 
 @contextmanager
-def bench_registry(app: FastAPI) -> Iterator[str]:
-    """Serve ``app`` (a gateway with its own registry topic) in this process, with the catalog registered."""
+def bench_registry(app: FastAPI, credential: str) -> Iterator[str]:
+    """Serve ``app`` (a gateway with its own registry topic) in this process, with the catalog registered
+    by ``credential`` (the integration team's)."""
     from gateway.server import serve_in_thread  # noqa: PLC0415 - the web stack is only needed while benchmarking
 
     with serve_in_thread(app) as base:
-        client = RegistryClient(f"{base}/registry")
+        client = RegistryClient(f"{base}/registry", credential=credential)
         register_catalog(client, load_catalog())
         client.close()
         yield f"{base}/registry"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         description="Replication factor of each topic they create (at most the cluster's number of brokers).",
+    )
+    credentials: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "This process's gateway credential, KEY:SECRET (from `govbus org add`); empty = the development "
+            "identity of the organisation from GOVBUS_HOME/credentials.json."
+        ),
     )
     log_level: str = Field(default="info", description="Minimum log level: debug, info, warning, error.")
     log_format: str = Field(default="auto", description="auto (JSON unless a TTY), json or console.")

@@ -1,7 +1,9 @@
 """The gateway app: the registry API, the read-model API, liveness and readiness, in one FastAPI app.
 
-Its collaborators (the registry, the store) are built by the composition root (``govbus.bootstrap``) and
-passed in; the app starts the registry when it starts and closes both when it stops.
+Its collaborators (the registry, the store, the identities) are built by the composition root
+(``govbus.bootstrap``) and passed in; the app starts the registry when it starts and closes the registry
+and the store when it stops. Every route but ``/healthz``, ``/readyz`` and the OpenAPI document needs a
+credential (:mod:`gateway.auth`).
 """
 
 from __future__ import annotations
@@ -12,15 +14,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consumers.stores import Store
+from gateway.auth import document_security
+from gateway.docs import install_docs
 from gateway.health import health_router
+from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
+from gateway.publish_api import Publishing, publish_router
 from gateway.registry_api import install_registry_errors, registry_router
 from gateway.residents_api import residents_router
 from schemas.registry.service import SchemaRegistry
 
 
-def create_app(registry: SchemaRegistry, store: Store) -> FastAPI:
-    """Build the app; the registry reads its log when the app starts, not here."""
+def create_app(
+    registry: SchemaRegistry,
+    store: Store,
+    identities: Identities,
+    publishing: Publishing | None = None,
+) -> FastAPI:
+    """Build the app; the registry reads its log when the app starts, not here.
+
+    Without ``publishing`` (an app without Kafka, as unit tests build it) there is no publish API.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,14 +42,20 @@ def create_app(registry: SchemaRegistry, store: Store) -> FastAPI:
         try:
             yield
         finally:
+            if publishing is not None:
+                publishing.close()
             registry.close()
             store.close()
 
-    app = FastAPI(title="govbus gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="govbus gateway", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_docs(app)
     install_problem_handlers(app)
     install_registry_errors(app)
-    app.include_router(registry_router(registry), prefix="/registry")
-    app.include_router(residents_router(store))
+    app.include_router(registry_router(registry, identities), prefix="/registry")
+    app.include_router(residents_router(store, identities))
+    if publishing is not None:
+        app.include_router(publish_router(publishing, identities))
 
     app.include_router(health_router(registry, store))
+    document_security(app)
     return app

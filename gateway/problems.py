@@ -1,7 +1,13 @@
-"""RFC 9457 problem details (``application/problem+json``) for every error the gateway answers."""
+"""RFC 9457 problem details (``application/problem+json``) for every error the gateway answers.
+
+Under ``/registry`` the same errors answer in the Confluent registry's own format instead,
+``{"error_code": ..., "message": ...}`` (what stock registry clients parse), with the HTTP status as the
+code for errors that are not the registry's own (401, 403, 404, 405, 415...).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,43 +16,89 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+REGISTRY_PREFIX = "/registry"
+REGISTRY_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    503: "Service unavailable",
+}
 
 
 class Problem(Exception):  # noqa: N818 - named for the RFC's concept, raised to answer with one
-    """Raise to answer with a problem document."""
+    """Raise to answer with a problem document (or a registry error under ``/registry``)."""
 
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = dict(headers or {})
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str, instance: str = "", **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    instance: str = "",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     """A problem+json response."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def error_response(
+    request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """The error answer for ``request``'s path: Confluent's format under /registry, problem+json elsewhere."""
+    path = request.url.path
+    if path == REGISTRY_PREFIX or path.startswith(REGISTRY_PREFIX + "/"):
+        return JSONResponse(
+            {"error_code": status, "message": detail},
+            status_code=status,
+            media_type=REGISTRY_MEDIA_TYPE,
+            headers=headers,
+        )
+    return problem_response(status, TITLES.get(status, "Error"), detail, path, headers, **extra)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer Problem, HTTP and validation errors as problem+json (the registry answers in its own format)."""
+    """Answer Problem, HTTP and validation errors as problem+json (Confluent's format under /registry)."""
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
-        return problem_response(exc.status, exc.title, exc.detail, request.url.path, **exc.extra)
+        path = request.url.path
+        if path.startswith(REGISTRY_PREFIX + "/"):
+            return error_response(request, exc.status, exc.detail, exc.headers)
+        return problem_response(exc.status, exc.title, exc.detail, path, exc.headers, **exc.extra)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return problem_response(exc.status_code, "HTTP error", str(exc.detail), request.url.path)
+        return error_response(request, exc.status_code, str(exc.detail), exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         reasons = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return problem_response(422, "Invalid request", "; ".join(reasons), request.url.path)
+        return error_response(request, 422, "; ".join(reasons))
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -17,22 +17,102 @@ with the reason, before the registry is asked.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bus.errors import RegistryError
+from gateway.auth import authenticator
+from gateway.identities import Identities, Role
 from schemas.registry import strict_json
 from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
-from schemas.registry.state import StoredSchema
+from schemas.registry.state import COMPATIBILITY_LEVELS, MODES, StoredSchema
 
 MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """The largest request body the registry reads: ample for any schema with its references."""
 Endpoint = Callable[..., Awaitable[Response]]
+_ERROR_BODY = {
+    "application/vnd.schemaregistry.v1+json": {
+        "schema": {
+            "type": "object",
+            "properties": {"error_code": {"type": "integer"}, "message": {"type": "string"}},
+            "required": ["error_code", "message"],
+        }
+    }
+}
+REGISTRY_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": reason, "content": _ERROR_BODY}
+    for status, reason in {
+        401: "no credential, or an unknown or revoked one",
+        403: "the organisation's role may not do this (writes need the integration role)",
+        404: "no such subject, version or schema (40401, 40402, 40403)",
+        409: "the schema is incompatible with the subject's earlier versions",
+        413: "the request body is too large",
+        415: "the body is not JSON",
+        422: "an invalid schema, version, body or compatibility level (42201, 42202...)",
+        503: "the registry's storage (Kafka) does not answer or has not caught up (50002)",
+    }.items()
+}
 T = TypeVar("T")
+
+
+class RegistryJSONResponse(JSONResponse):
+    """Documents the registry's media type for its answers (the routes build their responses themselves)."""
+
+    media_type = MEDIA_TYPE
+
+
+VERSION_PATTERN = (
+    r"^(latest|-1|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+    r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])$"
+)
+# Documented only (json_schema_extra does not validate): the registry answers 42202 itself.
+Version = Annotated[
+    str,
+    Path(
+        description="a version number (1 to 2^31-1), or latest (also -1)",
+        json_schema_extra={"pattern": VERSION_PATTERN},
+    ),
+]
+_REFERENCES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "subject": {"type": "string"},
+            "version": {"type": "integer"},
+        },
+        "required": ["name", "subject", "version"],
+    },
+}
+SCHEMA_BODY = {
+    "type": "object",
+    "properties": {
+        "schema": {"type": "string", "description": "the Avro schema, as JSON text"},
+        "schemaType": {"type": "string", "enum": ["AVRO"]},
+        "references": _REFERENCES,
+    },
+    "required": ["schema"],
+}
+CONFIG_BODY = {
+    "type": "object",
+    "properties": {"compatibility": {"type": "string", "enum": list(COMPATIBILITY_LEVELS)}},
+    "required": ["compatibility"],
+}
+MODE_BODY = {
+    "type": "object",
+    "properties": {"mode": {"type": "string", "enum": list(MODES)}},
+    "required": ["mode"],
+}
+
+
+def _request_body(schema: dict[str, Any]) -> dict[str, Any]:
+    content = {"schema": schema}
+    return {"requestBody": {"required": True, "content": {MEDIA_TYPE: content, "application/json": content}}}
 
 
 def registry_response(body: Any, status: int = 200) -> JSONResponse:
@@ -124,12 +204,28 @@ async def _schema(registry: SchemaRegistry, schema_id: int) -> StoredSchema:
     return stored
 
 
-def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - one statement a route
-    """The registry's routes (mounted under ``/registry``); most specific paths first."""
-    router = APIRouter(tags=["schema registry"])
+def registry_router(  # noqa: PLR0915 - one statement a route
+    registry: SchemaRegistry, identities: Identities
+) -> APIRouter:
+    """The registry's routes (mounted under ``/registry``); most specific paths first.
 
-    def route(method: str, path: str) -> Callable[[Endpoint], Endpoint]:
-        return router.api_route(path, methods=[method])
+    Every organisation may read; only the integration role writes (registers, deletes, sets config
+    and mode): 403 otherwise.
+    """
+    router = APIRouter(tags=["schema registry"], responses=REGISTRY_ERRORS)
+    reader = [Depends(authenticator(identities))]
+    writer = [Depends(authenticator(identities, Role.INTEGRATION))]
+
+    def route(
+        method: str, path: str, write: bool = False, body: dict[str, Any] | None = None
+    ) -> Callable[[Endpoint], Endpoint]:
+        return router.api_route(
+            path,
+            methods=[method],
+            dependencies=writer if write else reader,
+            response_class=RegistryJSONResponse,
+            openapi_extra=_request_body(body) if body else None,
+        )
 
     @route("GET", "/")
     async def root() -> Response:
@@ -166,22 +262,22 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
         return registry_response(_prefixed(registry.subjects(deleted=_flag(request, "deleted")), request))
 
     @route("GET", "/subjects/{subject:path}/versions/{version}/schema")
-    async def raw_version_schema(subject: str, version: str, request: Request) -> Response:
+    async def raw_version_schema(subject: str, version: Version, request: Request) -> Response:
         entry = registry.version(subject, version, deleted=_flag(request, "deleted"))
         return Response(entry.schema.text, media_type=MEDIA_TYPE)
 
     @route("GET", "/subjects/{subject:path}/versions/{version}/referencedby")
-    async def referenced_by(subject: str, version: str) -> Response:
+    async def referenced_by(subject: str, version: Version) -> Response:
         return registry_response(registry.referenced_by(subject, version))
 
     @route("GET", "/subjects/{subject:path}/versions/{version}")
-    async def get_version(subject: str, version: str, request: Request) -> Response:
+    async def get_version(subject: str, version: Version, request: Request) -> Response:
         return registry_response(
             registry.version(subject, version, deleted=_flag(request, "deleted")).to_json()
         )
 
-    @route("DELETE", "/subjects/{subject:path}/versions/{version}")
-    async def delete_version(subject: str, version: str, request: Request) -> Response:
+    @route("DELETE", "/subjects/{subject:path}/versions/{version}", write=True)
+    async def delete_version(subject: str, version: Version, request: Request) -> Response:
         return registry_response(
             await _off(registry.delete_version, subject, version, permanent=_flag(request, "permanent"))
         )
@@ -190,30 +286,30 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
     async def list_versions(subject: str, request: Request) -> Response:
         return registry_response(registry.versions(subject, deleted=_flag(request, "deleted")))
 
-    @route("POST", "/subjects/{subject:path}/versions")
+    @route("POST", "/subjects/{subject:path}/versions", write=True, body=SCHEMA_BODY)
     async def register(subject: str, request: Request) -> Response:
         return registry_response(
             {"id": (await _off(registry.register, _subject(subject), await _body(request)))}
         )
 
-    @route("POST", "/subjects/{subject:path}")
+    @route("POST", "/subjects/{subject:path}", body=SCHEMA_BODY)
     async def lookup(subject: str, request: Request) -> Response:
         body = await _body(request)
         entry = await _off(registry.lookup, subject, body, deleted=_flag(request, "deleted"))
         return registry_response(entry.to_json())
 
-    @route("DELETE", "/subjects/{subject:path}")
+    @route("DELETE", "/subjects/{subject:path}", write=True)
     async def delete_subject(subject: str, request: Request) -> Response:
         return registry_response(
             await _off(registry.delete_subject, subject, permanent=_flag(request, "permanent"))
         )
 
-    @route("POST", "/compatibility/subjects/{subject:path}/versions/{version}")
-    async def compatibility_with_version(subject: str, version: str, request: Request) -> Response:
+    @route("POST", "/compatibility/subjects/{subject:path}/versions/{version}", body=SCHEMA_BODY)
+    async def compatibility_with_version(subject: str, version: Version, request: Request) -> Response:
         problems = await _off(registry.test_compatibility, subject, version, await _body(request))
         return _compatibility(problems, request)
 
-    @route("POST", "/compatibility/subjects/{subject:path}/versions")
+    @route("POST", "/compatibility/subjects/{subject:path}/versions", body=SCHEMA_BODY)
     async def compatibility_with_all(subject: str, request: Request) -> Response:
         problems = await _off(registry.test_compatibility, subject, None, await _body(request))
         return _compatibility(problems, request)
@@ -222,12 +318,12 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
     async def get_global_config() -> Response:
         return registry_response({"compatibilityLevel": registry.compatibility(None)})
 
-    @route("PUT", "/config")
+    @route("PUT", "/config", write=True, body=CONFIG_BODY)
     async def put_global_config(request: Request) -> Response:
         level = await _off(registry.set_compatibility, None, _field(await _body(request), "compatibility"))
         return registry_response({"compatibility": level})
 
-    @route("DELETE", "/config")
+    @route("DELETE", "/config", write=True)
     async def delete_global_config() -> Response:
         return registry_response({"compatibilityLevel": (await _off(registry.delete_compatibility, None))})
 
@@ -236,14 +332,14 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
         level = registry.compatibility(subject, default_to_global=_flag(request, "defaultToGlobal"))
         return registry_response({"compatibilityLevel": level})
 
-    @route("PUT", "/config/{subject:path}")
+    @route("PUT", "/config/{subject:path}", write=True, body=CONFIG_BODY)
     async def put_config(subject: str, request: Request) -> Response:
         level = await _off(
             registry.set_compatibility, _subject(subject), _field(await _body(request), "compatibility")
         )
         return registry_response({"compatibility": level})
 
-    @route("DELETE", "/config/{subject:path}")
+    @route("DELETE", "/config/{subject:path}", write=True)
     async def delete_config(subject: str) -> Response:
         return registry_response({"compatibilityLevel": (await _off(registry.delete_compatibility, subject))})
 
@@ -251,7 +347,7 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
     async def get_global_mode() -> Response:
         return registry_response({"mode": registry.mode(None)})
 
-    @route("PUT", "/mode")
+    @route("PUT", "/mode", write=True, body=MODE_BODY)
     async def put_global_mode(request: Request) -> Response:
         return registry_response(
             {"mode": (await _off(registry.set_mode, None, _field(await _body(request), "mode")))}
@@ -262,12 +358,12 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:  # noqa: PLR0915 - o
         mode = registry.mode(subject, default_to_global=_flag(request, "defaultToGlobal"))
         return registry_response({"mode": mode})
 
-    @route("PUT", "/mode/{subject:path}")
+    @route("PUT", "/mode/{subject:path}", write=True, body=MODE_BODY)
     async def put_mode(subject: str, request: Request) -> Response:
         mode = await _off(registry.set_mode, _subject(subject), _field(await _body(request), "mode"))
         return registry_response({"mode": mode})
 
-    @route("DELETE", "/mode/{subject:path}")
+    @route("DELETE", "/mode/{subject:path}", write=True)
     async def delete_mode(subject: str) -> Response:
         return registry_response({"mode": (await _off(registry.delete_mode, subject))})
 

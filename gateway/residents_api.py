@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from consumers.projections.localgov import RESIDENTS
 from consumers.readmodel import PROVENANCE
 from consumers.stores import Store
+from gateway.auth import authenticator
+from gateway.identities import Identities, Role
 from gateway.problems import Problem
 
 ADDRESS = ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
@@ -24,14 +26,40 @@ def mask_registration_number(number: str) -> str:
     return number[:8] + "*" * max(len(number) - 8, 0)
 
 
-def residents_router(store: Store) -> APIRouter:
-    """Routes reading the residents read model held by ``store``."""
-    router = APIRouter(prefix="/v1/residents", tags=["residents"])
+def residents_router(store: Store, identities: Identities) -> APIRouter:
+    """Routes reading the residents read model held by ``store``: ministries, the integration team and
+    auditors may read (agencies publish; they read shared records once sharing agreements exist)."""
+    router = APIRouter(
+        prefix="/v1/residents",
+        tags=["residents"],
+        dependencies=[Depends(authenticator(identities, Role.MINISTRY, Role.INTEGRATION, Role.AUDITOR))],
+    )
     # The gateway may start before the consumer ever ran: the (idempotent) migration lets it
     # answer "no such resident" instead of failing on a missing table.
     store.migrate([RESIDENTS])
 
-    @router.get("/{resident_id}")
+    problem = {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                },
+                "required": ["type", "title", "status", "detail"],
+            }
+        }
+    }
+    errors: dict[int | str, dict[str, Any]] = {
+        401: {"description": "no credential, or an unknown or revoked one", "content": problem},
+        403: {"description": "the organisation's role may not read residents", "content": problem},
+        404: {"description": "no resident with this id", "content": problem},
+    }
+
+    @router.get("/{resident_id}", responses=errors)
     def get(resident_id: str) -> dict[str, Any]:
         with store.snapshot() as tx:
             found = store.rows(tx).load(RESIDENTS, [(resident_id,)])

@@ -8,8 +8,10 @@ for and the caller owns (and closes) the result.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
+from bus.credentials import INTEGRATION, client_credential
 from bus.kafka_config import Config, KafkaConnection
 from bus.settings import Settings
 from consumers.adapters import build_read_model
@@ -17,6 +19,7 @@ from consumers.decoder import EventDecoder
 from consumers.reactions import ReactionAdapter, build_reaction
 from consumers.runtime import ReadModelRunner
 from consumers.stores import Store, open_store
+from producers.atomic import AtomicSender
 from producers.publisher import Publisher
 from schemas.catalog import Catalog, load_catalog
 from schemas.registry.log import DEFAULT_TOPIC
@@ -25,6 +28,12 @@ from schemas.registry_client import RegistryClient
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from gateway.publish_api import Publishing
+
+
+PUBLISH_SENDERS = 4
+"""Transactional senders of a gateway's publish API: transactions it keeps in flight at once."""
 
 
 def agency_source(agency: str) -> str:
@@ -37,9 +46,10 @@ def build_connection(settings: Settings, client_id: str, extra: Config | None = 
     return KafkaConnection(settings.kafka_bootstrap, client_id=client_id, extra=extra or {})
 
 
-def build_registry_client(settings: Settings) -> RegistryClient:
-    """A client of the schema registry at ``GOVBUS_REGISTRY_URL``."""
-    return RegistryClient(settings.registry_url)
+def build_registry_client(settings: Settings, organisation: str = INTEGRATION) -> RegistryClient:
+    """A client of the schema registry at ``GOVBUS_REGISTRY_URL``, presenting ``GOVBUS_CREDENTIALS`` or
+    the development credential of ``organisation`` (:func:`bus.credentials.client_credential`)."""
+    return RegistryClient(settings.registry_url, credential=client_credential(settings, organisation))
 
 
 def build_publisher(
@@ -59,7 +69,7 @@ def build_publisher(
     """
     return Publisher(
         build_connection(settings, client_id or f"govbus-{agency}", extra),
-        registry or build_registry_client(settings),
+        registry or build_registry_client(settings, agency),
         catalog or load_catalog(),
         agency=agency,
         source=source or agency_source(agency),
@@ -127,7 +137,48 @@ def build_registry(settings: Settings, topic: str | None = None) -> SchemaRegist
 
 
 def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
-    """The gateway app with its registry and read-model store; the registry starts with the app."""
+    """The gateway app with its registry, read-model store and the identities of ``GOVBUS_HOME``; the
+    registry starts with the app."""
     from gateway.app import create_app  # noqa: PLC0415 - the web stack loads only where a gateway is built
+    from gateway.identities import FILE_NAME, Identities  # noqa: PLC0415 - as above
 
-    return create_app(registry or build_registry(settings), build_store(settings))
+    identities = Identities(settings.home / FILE_NAME)
+    registry = registry or build_registry(settings)
+    store = build_store(settings)
+    return create_app(registry, store, identities, build_publishing(settings, registry, store))
+
+
+def build_publishing(settings: Settings, registry: SchemaRegistry, store: Store) -> Publishing:
+    """What the gateway's publish API needs: an SDK publisher per catalog agency (checks and encodes
+    with the gateway's own registry), :data:`PUBLISH_SENDERS` transactional senders, the idempotency keys
+    in ``store``.
+
+    Each sender's ``transactional.id`` is unique per gateway process
+    (``{prefix}govbus-gateway-{random}-{n}``): replicas never fence each other, and the transactions serve
+    atomicity, not zombie fencing.
+    """
+    from gateway.idempotency import IdempotencyKeys  # noqa: PLC0415 - web stack only where a gateway is built
+    from gateway.publish_api import LocalSchemaIds, Publishing  # noqa: PLC0415 - as above
+
+    catalog = load_catalog()
+    ids = LocalSchemaIds(registry)
+    publishers = {
+        agency: Publisher(
+            build_connection(settings, f"govbus-gateway-{agency}"),
+            ids,
+            catalog,
+            agency=agency,
+            source=agency_source(agency),
+            topic_prefix=settings.topic_prefix,
+        )
+        for agency in sorted({kind.agency for kind in catalog})
+    }
+    instance = uuid.uuid4().hex[:12]
+    senders = [
+        AtomicSender(
+            build_connection(settings, f"govbus-gateway-publish-{n}"),
+            f"{settings.topic_prefix}govbus-gateway-{instance}-{n}",
+        )
+        for n in range(PUBLISH_SENDERS)
+    ]
+    return Publishing(catalog, publishers, senders, IdempotencyKeys(store))

@@ -34,6 +34,7 @@ from bus.settings import Settings
 from consumers.adapters import ADAPTERS, build_read_model
 from consumers.reactions import REACTIONS
 from govbus.bootstrap import build_connection, build_registry_client
+from govbus.dev_identities import ensure_dev_identities
 from govbus.local_kafka import (
     LocalKafka,
     local_port,
@@ -129,6 +130,8 @@ class Stack:
             self._broker_up(progress)
             result = create_bus_topics(self.settings)
             progress(f"topics: {len(result.created)} created, {len(result.existing)} existed already")
+            organisations = ensure_dev_identities(self.settings)
+            progress(f"identities: development credentials of {len(organisations)} organisations ready")
             self._service_up(self.gateway, self._gateway_answers, progress)
             registry = build_registry_client(self.settings)
             try:

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -57,7 +57,6 @@ from schemas.catalog import CLASSIFICATIONS, Catalog, EventType
 from schemas.codec import header
 from schemas.envelope import CONTENT_TYPE, SPEC_VERSION, format_time, new_event_id
 from schemas.fast_encoder import Encoder, compile_encoder
-from schemas.registry_client import RegistryClient
 
 log = structlog.get_logger(__name__)
 EXIT_FLUSH_S = 10.0
@@ -93,13 +92,33 @@ class _Route:
     static_headers: tuple[tuple[str, str], ...]
 
 
+class SchemaIds(Protocol):
+    """Where a publisher learns the registry id of each schema it writes (a RegistryClient, or the
+    gateway's own registry)."""
+
+    def lookup(self, subject: str, schema_text: str) -> int:
+        """The id of ``schema_text`` registered under ``subject``."""
+        ...
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event checked and encoded by :meth:`Publisher.prepare`, ready to be sent as it is."""
+
+    event_id: str
+    topic: str
+    key: str
+    value: bytes
+    headers: HeaderList
+
+
 class Publisher:
     """Publishes one agency's catalog events to Kafka."""
 
     def __init__(
         self,
         connection: KafkaConnection,
-        registry: RegistryClient,
+        registry: SchemaIds,
         catalog: Catalog,
         agency: str,
         source: str,
@@ -148,23 +167,7 @@ class Publisher:
         lacks its key; in each case nothing is sent.
         """
         route = self._routes.get(event_type) or self._route(event_type)
-        key = payload.get(route.key_field)
-        if not isinstance(key, str) or not key:
-            raise SerializationError(
-                f"{route.full_name}: key field {route.key_field!r} must be a non-empty string"
-            )
-        try:
-            encoded = route.encoder.encode_framed(route.framing, payload)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            raise SerializationError(f"{route.full_name}: payload does not fit the schema: {exc}") from exc
-        event_id = event_id or new_event_id()
-        headers: HeaderList = [
-            *route.static_headers,
-            ("ce_id", event_id),
-            ("ce_time", format_time(time) if time is not None else self._now()),
-        ]
-        if extensions:
-            headers.extend((f"ce_{name}", value) for name, value in extensions.items() if value)
+        key, encoded, event_id, headers = self._encode(route, payload, event_id, time, extensions)
         producer = self._producer
         if on_delivery is None and producer is not None:
             # The hot path, inlined (a method call is a measurable share of the per-event cost);
@@ -185,6 +188,52 @@ class Publisher:
         callback = None if on_delivery is None else _per_event(event_id, route.topic, on_delivery)
         self._produce(route.topic, key, encoded, headers, callback)
         return event_id
+
+    def prepare(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        time: datetime | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> PreparedEvent:
+        """Check and encode one event exactly as :meth:`publish` does, without sending it.
+
+        For callers that send events their own way (the gateway's publish API sends a whole batch in
+        one Kafka transaction); raises the same errors as ``publish``.
+        """
+        route = self._routes.get(event_type) or self._route(event_type)
+        key, encoded, event_id, headers = self._encode(route, payload, event_id, time, extensions)
+        return PreparedEvent(event_id, route.topic, key, encoded, headers)
+
+    def _encode(
+        self,
+        route: _Route,
+        payload: Mapping[str, Any],
+        event_id: str | None,
+        time: datetime | None,
+        extensions: Mapping[str, str] | None,
+    ) -> tuple[str, bytes, str, HeaderList]:
+        """The key, the framed value, the event id and the headers of one event (nothing sent)."""
+        key = payload.get(route.key_field)
+        if not isinstance(key, str) or not key:
+            raise SerializationError(
+                f"{route.full_name}: key field {route.key_field!r} must be a non-empty string"
+            )
+        try:
+            encoded = route.encoder.encode_framed(route.framing, payload)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise SerializationError(f"{route.full_name}: payload does not fit the schema: {exc}") from exc
+        event_id = event_id or new_event_id()
+        headers: HeaderList = [
+            *route.static_headers,
+            ("ce_id", event_id),
+            ("ce_time", format_time(time) if time is not None else self._now()),
+        ]
+        if extensions:
+            headers.extend((f"ce_{name}", value) for name, value in extensions.items() if value)
+        return key, encoded, event_id, headers
 
     def flush(self, timeout_s: float = 30.0) -> int:
         """Wait for outstanding deliveries; return how many are still undelivered."""

@@ -86,10 +86,18 @@ class Catalog:
 
     def get(self, full_name: str) -> EventType:
         """The event type with that full name (or unqualified name, when unique)."""
-        for event in self.events:
-            if full_name in (event.full_name, event.name):
-                return event
-        raise SchemaNotFoundError(f"no event type {full_name!r} in the catalog")
+        found = self._by_name.get(full_name)
+        if found is None:
+            raise SchemaNotFoundError(f"no event type {full_name[:200]!r} in the catalog")
+        return found
+
+    @cached_property
+    def _by_name(self) -> dict[str, EventType]:
+        index: dict[str, EventType] = {}
+        for event in reversed(self.events):  # the first of several with one unqualified name wins
+            index[event.name] = event
+        index.update({event.full_name: event for event in self.events})
+        return index
 
     def topics(self) -> list[str]:
         """Every topic, sorted."""

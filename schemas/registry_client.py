@@ -1,6 +1,7 @@
 """A small client for the Confluent Schema Registry REST API (govbus's own registry or any compatible one).
 
-Ids and schemas are cached: a producer asks once per schema, a consumer once per id.
+Ids and schemas are cached: a producer asks once per schema, a consumer once per id. A client made with a
+``credential`` (``KEY:SECRET``) sends it as HTTP Basic, as confluent-kafka's ``basic.auth.user.info`` does.
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ class RegistryClient:
     """Talks to ``base_url`` (e.g. ``http://127.0.0.1:8080/registry``)."""
 
     def __init__(
-        self, base_url: str, timeout_s: float = 10.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        credential: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        key, _, secret = (credential or "").partition(":")
         self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout_s, transport=transport, headers={"Accept": CONTENT_TYPE}
+            base_url=self.base_url,
+            timeout=timeout_s,
+            transport=transport,
+            headers={"Accept": CONTENT_TYPE},
+            auth=httpx.BasicAuth(key, secret) if credential else None,
         )
         self._lock = threading.Lock()
         self._ids: dict[tuple[str, str], int] = {}

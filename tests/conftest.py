@@ -89,20 +89,23 @@ def gateway_url(bus_settings: Settings, unique_name: str) -> Iterator[str]:
     """Base URL of a real gateway (registry on its own `_schemas` topic) served over HTTP for one test."""
     from gateway.server import serve_in_thread
     from govbus.bootstrap import build_gateway, build_registry
+    from govbus.dev_identities import ensure_dev_identities
 
+    ensure_dev_identities(bus_settings)
     registry = build_registry(bus_settings, topic=f"_schemas-{unique_name}")
     with serve_in_thread(build_gateway(bus_settings, registry)) as base:
         yield base
 
 
 @pytest.fixture
-def registry(gateway_url: str) -> Iterator[RegistryClient]:
+def registry(gateway_url: str, bus_settings: Settings) -> Iterator[RegistryClient]:
     """A registry client on the test gateway with the catalog registered."""
+    from bus.credentials import client_credential
     from schemas.catalog import load_catalog
     from schemas.catalog_sync import register_catalog
     from schemas.registry_client import RegistryClient
 
-    client = RegistryClient(f"{gateway_url}/registry")
+    client = RegistryClient(f"{gateway_url}/registry", credential=client_credential(bus_settings))
     register_catalog(client, load_catalog())
     yield client
     client.close()

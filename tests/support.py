@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from bus.settings import Settings
+from gateway.identities import FILE_NAME, Identities
 from gateway.server import free_port, serve_in_thread
+from govbus.dev_identities import ensure_dev_identities
 
-__all__ = ["cli_env", "free_port", "serve_in_thread", "wait_for"]
+__all__ = ["bearer", "cli_env", "dev_identities", "free_port", "serve_in_thread", "wait_for"]
 
 T = TypeVar("T")
+
+
+def dev_identities(home: Path) -> tuple[Identities, dict[str, str]]:
+    """The development identities of ``home`` (created when missing) and each organisation's KEY:SECRET."""
+    credentials = ensure_dev_identities(Settings(home=home))
+    return Identities(home / FILE_NAME), credentials
+
+
+def bearer(credential: str) -> dict[str, str]:
+    """The Authorization header presenting ``credential``."""
+    return {"Authorization": f"Bearer {credential}"}
 
 
 def wait_for(condition: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition") -> T:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bus.credentials import client_credential
 from bus.errors import ConfigurationError, GovbusError
 from bus.progress import say
 from bus.settings import Settings
@@ -29,6 +30,7 @@ from govbus.bootstrap import build_registry_client
 from govbus.cli.gateway import listen_socket
 from govbus.cli.kafka import local_broker
 from govbus.cli.simulate import simulate
+from govbus.dev_identities import DEV_MINISTRIES, ensure_dev_identities
 from govbus.topics import create_bus_topics
 from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
@@ -63,6 +65,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
     catalog = load_catalog()
     say(f"creating {len(catalog.topics())} catalog topics and the DLQ topics")
     create_bus_topics(settings, catalog)
+    credentials = ensure_dev_identities(settings, catalog)
+    say(f"development identities for {len(credentials)} organisations in {settings.home}")
     base = _gateway_base(settings)
     _require_free_port(base)
     with _child("gateway", ["gateway", "--port", str(urlsplit(base).port)]) as gateway:
@@ -78,7 +82,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
             simulate(settings, "localgov", args.count, args.seed)
             resident_id, expected = _most_moved_resident(args.count, args.seed)
             say(f"reading resident {resident_id} back through the gateway")
-            record = _await_address(base, resident_id, expected, (gateway, consumer))
+            reader = client_credential(settings, DEV_MINISTRIES[0])
+            record = _await_address(base, resident_id, expected, (gateway, consumer), reader)
     address = record["address"]
     say(f"resident {record['resident_id']} ({record['name']}, {record['status']}) now lives at:")
     parts = [address["sido"], address["sigungu"], address["road_address"], address["detail"] or ""]
@@ -183,14 +188,22 @@ def _most_moved_resident(count: int, seed: int) -> tuple[str, dict[str, Any]]:
 
 
 def _await_address(
-    base: str, resident_id: str, expected: dict[str, Any], children: tuple[_Child, ...]
+    base: str,
+    resident_id: str,
+    expected: dict[str, Any],
+    children: tuple[_Child, ...],
+    credential: str | None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     last: Any = None
     while time.monotonic() < deadline:
         for child in children:
             child.check()
-        response = httpx.get(f"{base}/v1/residents/{resident_id}", timeout=5)
+        response = httpx.get(
+            f"{base}/v1/residents/{resident_id}",
+            headers={"Authorization": f"Bearer {credential}"} if credential else None,
+            timeout=5,
+        )
         if response.status_code == 200:
             last = response.json()
             if last["address"] == expected:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import argparse
 import errno
+import ipaddress
 import socket
 from typing import Any
 
+import structlog
 import uvicorn
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
+from gateway.identities import FILE_NAME
+from gateway.server import tcp_socket
 from govbus.bootstrap import build_gateway
 from govbus.cli.preflight import require_kafka
+from govbus.dev_identities import ensure_dev_identities
+
+log = structlog.get_logger(__name__)
 
 
 def register(commands: Any) -> None:
@@ -28,13 +35,37 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     listener = listen_socket(args.host, args.port)
     try:
         require_kafka(settings, why="the gateway keeps its schema registry there")
-        config = uvicorn.Config(
-            build_gateway(settings), host=args.host, port=args.port, log_config=None, access_log=False
-        )
+        app = build_gateway(settings)
+        require_identities(settings, args.host)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         listener.close()
     return 0
+
+
+def require_identities(settings: Settings, host: str) -> None:
+    """Make sure someone can call the gateway: development identities on loopback when ``GOVBUS_HOME``
+    has no identities file yet; elsewhere an identities file is required (ConfigurationError)."""
+    path = settings.home / FILE_NAME
+    if path.exists():
+        return
+    if not _loopback(host):
+        raise ConfigurationError(
+            f"no identities file at {path}: a gateway listening on {host} needs one; "
+            "create identities with `govbus org add NAME --role ROLE`"
+        )
+    organisations = ensure_dev_identities(settings)
+    log.info("gateway.dev_identities", organisations=len(organisations), file=str(path))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -44,7 +75,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     take the port in between, and a busy port is one sentence instead of uvicorn's startup failure.
     """
     # The same options uvicorn binds with: SO_REUSEADDR lets a restart reuse a port still in TIME_WAIT.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock = tcp_socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -40,6 +40,12 @@ def require_registry(settings: Settings) -> None:
             raise ConfigurationError(
                 f"the schema registry at {client.base_url} is unreachable ({exc.__cause__}): {START_REGISTRY}"
             ) from exc
+        if exc.status in (401, 403):
+            raise ConfigurationError(
+                f"the schema registry at {client.base_url} refused this process's credential ({exc}): "
+                "set GOVBUS_CREDENTIALS to one from `govbus org add`, or run `govbus up` for development "
+                "identities in GOVBUS_HOME"
+            ) from exc
         raise ConfigurationError(
             f"{client.base_url} does not answer as a schema registry ({exc}); check GOVBUS_REGISTRY_URL"
         ) from exc

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 100
 """JSON nesting levels: an Avro schema nests about four per level of records, so 25 levels of records."""
 MAX_DIGITS = 100
 """Digits of an integer: enough for any size, version, id, precision or default this registry meets."""
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class RefusedJSONError(ValueError):
@@ -38,7 +42,11 @@ def loads(raw: str | bytes) -> Any:
         raise
     except ValueError as exc:
         raise RefusedJSONError(str(exc)) from exc
-    _check(value)
+    # A lone surrogate can only come from a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one), and
+    # nesting deeper than MAX_DEPTH needs more brackets than that: without either, there is nothing to walk.
+    strings = _SURROGATE_ESCAPE.search(raw) is not None
+    if strings or raw.count("[") + raw.count("{") > MAX_DEPTH:
+        _check(value, strings)
     return value
 
 
@@ -59,13 +67,14 @@ def _int(text: str) -> int:
     return int(text)
 
 
-def _check(value: Any) -> None:
-    """Refuse nesting deeper than MAX_DEPTH and strings no UTF-8 encoder can write (lone surrogates)."""
+def _check(value: Any, strings: bool) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and (when ``strings``) strings no UTF-8 encoder can write."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, str):
-            _encodable(node)
+            if strings:
+                _encodable(node)
             continue
         if not isinstance(node, (dict, list)):
             continue
@@ -73,7 +82,8 @@ def _check(value: Any) -> None:
             raise RefusedJSONError(f"nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, dict):
             for key, item in node.items():
-                _encodable(key)
+                if strings:
+                    _encodable(key)
                 stack.append((item, depth + 1))
         else:
             stack.extend((item, depth + 1) for item in node)

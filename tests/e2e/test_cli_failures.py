@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.credentials import client_credential
 from bus.errors import ConfigurationError, GovbusError
 from bus.settings import Settings
 from gateway.server import free_port
@@ -173,6 +174,7 @@ def test_simulate_to_missing_topics_names_govbus_topics_create(
         GOVBUS_KAFKA_BOOTSTRAP=bus_settings.kafka_bootstrap,
         GOVBUS_REGISTRY_URL=f"{gateway_url}/registry",
         GOVBUS_TOPIC_PREFIX=bus_settings.topic_prefix,
+        GOVBUS_CREDENTIALS=client_credential(bus_settings, "localgov") or "",
     )
     topic = f"{bus_settings.topic_prefix}localgov.resident"
     _assert_one_line(run, f"topic '{topic}' does not exist", "govbus topics create")
@@ -191,6 +193,7 @@ def test_consume_with_missing_topics_names_them_and_govbus_topics_create(
         GOVBUS_KAFKA_BOOTSTRAP=bus_settings.kafka_bootstrap,
         GOVBUS_REGISTRY_URL=f"{gateway_url}/registry",
         GOVBUS_TOPIC_PREFIX=prefix,
+        GOVBUS_CREDENTIALS=client_credential(bus_settings) or "",
     )
     _assert_one_line(
         run, f"{prefix}localgov.resident, {prefix}residents.dlq", "create the catalog's topics with"
@@ -213,3 +216,19 @@ def test_a_read_model_url_in_a_missing_folder_is_refused_in_one_line(
     )
     _assert_one_line(run, f"read-model folder {missing} does not exist")
     assert not missing.exists()
+
+
+@pytest.mark.integration
+def test_a_command_without_a_credential_says_how_to_get_one(
+    tmp_path: Path, bus_settings: Settings, gateway_url: str
+) -> None:
+    """consume with no credential for the gateway's registry fails in one line naming GOVBUS_CREDENTIALS."""
+    run = _govbus(
+        tmp_path,
+        "consume",
+        "residents",
+        GOVBUS_KAFKA_BOOTSTRAP=bus_settings.kafka_bootstrap,
+        GOVBUS_REGISTRY_URL=f"{gateway_url}/registry",
+        GOVBUS_TOPIC_PREFIX=bus_settings.topic_prefix,
+    )
+    _assert_one_line(run, "refused this process's credential", "GOVBUS_CREDENTIALS")

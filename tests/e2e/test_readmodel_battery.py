@@ -28,6 +28,7 @@ import pytest
 from bus.settings import Settings
 from gateway.server import free_port, serve_in_thread
 from govbus.bootstrap import build_gateway, build_registry
+from tests.support import dev_identities
 
 pytestmark = pytest.mark.e2e
 
@@ -212,6 +213,7 @@ def online(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         kafka_bootstrap=kafka_bootstrap, topic_prefix=f"t{name}.", home=tmp_path_factory.mktemp("home")
     )
     registry = build_registry(settings, topic=f"_schemas-{name}")
+    _, credentials = dev_identities(settings.home)
     with serve_in_thread(build_gateway(settings, registry)) as base:
         battery = Battery()
         for case, (url, _) in URLS.items():
@@ -219,6 +221,7 @@ def online(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
                 **_nothing_listening(tmp_path_factory.mktemp("consume"), url),
                 "GOVBUS_KAFKA_BOOTSTRAP": kafka_bootstrap,
                 "GOVBUS_REGISTRY_URL": f"{base}/registry",
+                "GOVBUS_CREDENTIALS": credentials["integration"],
             }
             battery.start(case, env, "consume", "residents")
         yield battery

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bus.credentials import client_credential
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -20,7 +21,7 @@ from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
-from tests.support import wait_for
+from tests.support import bearer, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -75,7 +76,8 @@ def test_published_moves_reach_the_ministry_through_the_gateway(
             expected[event.data["resident_id"]]["status"] = "DECEASED"
     wait_for(lambda: consumer.stats.applied == len(events), what="the consumer to apply every event")
 
-    with httpx.Client(base_url=gateway_url) as http:
+    ministry = bearer(client_credential(bus_settings, "ministry-of-welfare") or "")
+    with httpx.Client(base_url=gateway_url, headers=ministry) as http:
         for resident_id, want in expected.items():
             record = http.get(f"/v1/residents/{resident_id}").json()
             assert record["address"] == want["address"], resident_id
@@ -83,9 +85,10 @@ def test_published_moves_reach_the_ministry_through_the_gateway(
             assert record["registration_number"].endswith("******")
 
 
-def test_unknown_resident_is_a_404_problem(gateway_url: str) -> None:
+def test_unknown_resident_is_a_404_problem(gateway_url: str, bus_settings: Settings) -> None:
     """Asking for a resident nobody registered answers 404 as problem+json naming the id."""
-    response = httpx.get(f"{gateway_url}/v1/residents/R999999999999")
+    ministry = bearer(client_credential(bus_settings, "ministry-of-welfare") or "")
+    response = httpx.get(f"{gateway_url}/v1/residents/R999999999999", headers=ministry)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "R999999999999" in response.json()["detail"]

@@ -21,7 +21,7 @@ from bus.settings import Settings
 from govbus.local_kafka import metadata_answers, process_alive
 from govbus.topics import bus_topics
 from producers.simulators.simulation import simulated_events
-from tests.support import free_port, wait_for
+from tests.support import bearer, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -121,8 +121,13 @@ def test_the_step_by_step_path_works_and_down_leaves_no_process(
 
     expected = _expected_resident()
 
+    reader = govbus(user_env, "org", "credential", "ministry-of-welfare")
+    assert reader.returncode == 0, reader.stderr
+    ministry = bearer(reader.stdout.strip())
+    assert httpx.get(f"{base}/v1/residents/{RESIDENT}", timeout=5).status_code == 401
+
     def resident_caught_up() -> dict[str, Any] | None:
-        response = httpx.get(f"{base}/v1/residents/{RESIDENT}", timeout=5)
+        response = httpx.get(f"{base}/v1/residents/{RESIDENT}", timeout=5, headers=ministry)
         if response.status_code != 200:
             return None
         record: dict[str, Any] = response.json()

@@ -30,6 +30,7 @@ from confluent_kafka.serialization import (
     StringSerializer,
 )
 
+from bus.credentials import client_credential
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -52,17 +53,19 @@ def event() -> EventType:
 
 
 @pytest.fixture
-def sr(gateway_url: str) -> Iterator[SchemaRegistryClient]:
+def sr(gateway_url: str, bus_settings: Settings) -> Iterator[SchemaRegistryClient]:
     """confluent-kafka's SchemaRegistryClient on the test gateway's registry."""
-    client = SchemaRegistryClient({"url": f"{gateway_url}/registry"})
+    client = SchemaRegistryClient(
+        {"url": f"{gateway_url}/registry", "basic.auth.user.info": client_credential(bus_settings)}
+    )
     yield client
     client.close()
 
 
 @pytest.fixture
-def govbus(gateway_url: str) -> Iterator[RegistryClient]:
+def govbus(gateway_url: str, bus_settings: Settings) -> Iterator[RegistryClient]:
     """govbus's own registry client on the same registry."""
-    client = RegistryClient(f"{gateway_url}/registry")
+    client = RegistryClient(f"{gateway_url}/registry", credential=client_credential(bus_settings))
     yield client
     client.close()
 

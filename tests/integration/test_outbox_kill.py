@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from bus.credentials import client_credential
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -103,6 +104,7 @@ def start_relay(
         **os.environ,
         "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "GOVBUS_REGISTRY_URL": registry_url,
+        "GOVBUS_HOME": str(settings.home),
         "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
         "GOVBUS_LOG_FORMAT": "json",
     }
@@ -129,7 +131,7 @@ def test_a_relay_killed_mid_batch_loses_nothing_and_duplicates_only_same_id_copi
     bus_settings: Settings, gateway_url: str, outbox_url: str, tmp_path: Path
 ) -> None:
     """After two SIGKILLs and a restart every row is in Kafka, in per-key order, duplicates identical."""
-    registry = RegistryClient(f"{gateway_url}/registry")
+    registry = RegistryClient(f"{gateway_url}/registry", credential=client_credential(bus_settings))
     register_catalog(registry, load_catalog())
     registry.close()
     topic = bus_settings.topic_prefix + TOPIC
@@ -193,7 +195,7 @@ def test_sigterm_stops_the_relay_cleanly_with_exit_code_zero(
     bus_settings: Settings, gateway_url: str, tmp_path: Path
 ) -> None:
     """SIGTERM ends a running relay after its current batch, with exit code 0 and a closing summary."""
-    registry = RegistryClient(f"{gateway_url}/registry")
+    registry = RegistryClient(f"{gateway_url}/registry", credential=client_credential(bus_settings))
     register_catalog(registry, load_catalog())
     registry.close()
     ensure_topics(

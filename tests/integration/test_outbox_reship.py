@@ -92,6 +92,7 @@ def relay(settings: Settings, registry_url: str, url: str, log: Path, *extra: st
         **os.environ,
         "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "GOVBUS_REGISTRY_URL": registry_url,
+        "GOVBUS_HOME": str(settings.home),
         "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
         "GOVBUS_LOG_FORMAT": "json",
     }

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
+from bus.credentials import client_credential
 from bus.errors import PublishError, SerializationError, UnknownTopicError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
@@ -221,8 +222,9 @@ from producers.simulators.simulation import simulated_events
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
 
-bootstrap, registry_url, prefix = sys.argv[1:]
-publisher = Publisher(KafkaConnection(bootstrap), RegistryClient(registry_url), load_catalog(),
+bootstrap, registry_url, prefix, credential = sys.argv[1:]
+registry = RegistryClient(registry_url, credential=credential)
+publisher = Publisher(KafkaConnection(bootstrap), registry, load_catalog(),
                       "localgov", "urn:govbus:agency:localgov", prefix)
 for event in LocalGovSimulator(seed=8).events(300):
     publisher.publish(event.type, event.data, event_id=event.id)
@@ -247,6 +249,7 @@ def test_events_of_a_publisher_nobody_closed_are_flushed_at_exit(
             bus_settings.kafka_bootstrap,
             registry.base_url,
             bus_settings.topic_prefix,
+            client_credential(bus_settings) or "",
         ],
         capture_output=True,
         text=True,
@@ -280,7 +283,9 @@ def test_schema_ids_are_looked_up_once_per_event_type(
         [bus_settings.topic_prefix + t for t in ("localgov.resident", "localgov.vehicle", "localgov.family")],
     )
     transport = CountingTransport()
-    counted = RegistryClient(registry.base_url, transport=transport)
+    counted = RegistryClient(
+        registry.base_url, transport=transport, credential=client_credential(bus_settings)
+    )
     events = list(LocalGovSimulator(seed=3).events(400))
     with _publisher(bus_settings.kafka_bootstrap, counted, bus_settings.topic_prefix) as publisher:
         for event in events:

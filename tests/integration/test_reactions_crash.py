@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.credentials import client_credential
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
@@ -62,6 +63,7 @@ def kill_before_commit(settings: Settings, gateway_url: str, marker: Path, decid
                 str(deciding_transaction),
             ],
             cwd=ROOT,
+            env={**os.environ, "GOVBUS_CREDENTIALS": client_credential(settings) or ""},
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -118,7 +120,7 @@ def main(bootstrap: str, registry_url: str, prefix: str, marker: str, deciding_t
 
     reaction = REACTIONS["finance-reactions"](
         KafkaConnection(bootstrap),
-        RegistryClient(registry_url),
+        RegistryClient(registry_url, credential=os.environ["GOVBUS_CREDENTIALS"]),
         load_catalog(),
         topic_prefix=prefix,
         # Small batches spread the suspensions over many transactions, so there is always a second one.

@@ -13,6 +13,7 @@ from bus.settings import Settings
 from gateway.server import serve_in_thread
 from govbus.bootstrap import build_gateway
 from govbus.local_kafka import LocalKafka
+from tests.support import bearer, dev_identities
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +34,15 @@ def test_readyz_turns_503_when_kafka_stops_and_200_when_it_is_back(
     """Ready on a live broker; while it is stopped, 503 naming the registry, and an unknown id 503 50002."""
     private_broker.up()
     settings = Settings(
-        kafka_bootstrap=private_broker.bootstrap, readmodel_url=f"sqlite:///{tmp_path / 'rm.sqlite'}"
+        kafka_bootstrap=private_broker.bootstrap,
+        readmodel_url=f"sqlite:///{tmp_path / 'rm.sqlite'}",
+        home=tmp_path / "home",
     )
+    _, credentials = dev_identities(settings.home)
     with (
         capture_logs(),
         serve_in_thread(build_gateway(settings)) as base,
-        httpx.Client(base_url=base, timeout=30) as client,
+        httpx.Client(base_url=base, timeout=30, headers=bearer(credentials["ministry-of-welfare"])) as client,
     ):
         ready = _until(client, 200, 30)
         assert ready.status_code == 200, ready.text

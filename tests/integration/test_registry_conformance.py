@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support import bearer, dev_identities
 from tests.unit.test_registry_conformance import RegistryConformance
 
 pytestmark = pytest.mark.integration
@@ -28,10 +29,15 @@ class TestRegistryConformanceOnKafka(RegistryConformance):
         from schemas.registry.service import SchemaRegistry
 
         home = tmp_path_factory.mktemp("registry")
-        settings = Settings(kafka_bootstrap=kafka_bootstrap, readmodel_url=f"sqlite:///{home / 'rm.sqlite'}")
+        settings = Settings(
+            kafka_bootstrap=kafka_bootstrap, readmodel_url=f"sqlite:///{home / 'rm.sqlite'}", home=home
+        )
+        _, credentials = dev_identities(home)
         registry = SchemaRegistry.from_kafka(kafka_bootstrap, topic=f"_schemas-{uuid.uuid4().hex[:10]}")
         with (
             serve_in_thread(build_gateway(settings, registry)) as base,
-            httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+            httpx.Client(
+                base_url=f"{base}/registry", timeout=30, headers=bearer(credentials["integration"])
+            ) as client,
         ):
             yield client

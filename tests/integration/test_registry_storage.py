@@ -23,7 +23,7 @@ from schemas.catalog import load_catalog
 from schemas.catalog_sync import CATALOG_COMPATIBILITY
 from schemas.registry.log import KafkaRegistryLog, RegistryLog
 from schemas.registry.service import SchemaRegistry
-from tests.support import wait_for
+from tests.support import bearer, dev_identities, wait_for
 from tests.unit.test_registry_log import RegistryLogContract
 
 pytestmark = pytest.mark.integration
@@ -218,18 +218,18 @@ def two_gateways(
 ) -> Iterator[tuple[httpx.Client, ...]]:
     """HTTP clients on two gateways, each with its own SchemaRegistry on one shared topic."""
     topic = f"_schemas-{unique_name}"
-    apps = []
+    apps, headers = [], []
     for name in ("a", "b"):
         home = tmp_path / name
-        home.mkdir()
+        headers.append(bearer(dev_identities(home)[1]["integration"]))
         apps.append(
             build_gateway(_settings(kafka_bootstrap, home), SchemaRegistry.from_kafka(kafka_bootstrap, topic))
         )
     with (
         serve_in_thread(apps[0]) as first,
         serve_in_thread(apps[1]) as second,
-        httpx.Client(base_url=f"{first}/registry", timeout=60) as a,
-        httpx.Client(base_url=f"{second}/registry", timeout=60) as b,
+        httpx.Client(base_url=f"{first}/registry", timeout=60, headers=headers[0]) as a,
+        httpx.Client(base_url=f"{second}/registry", timeout=60, headers=headers[1]) as b,
     ):
         yield a, b
 

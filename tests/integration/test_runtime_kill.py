@@ -52,6 +52,7 @@ def consume_env(settings: Settings, registry_url: str, readmodel_url: str) -> di
         **os.environ,
         "GOVBUS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "GOVBUS_REGISTRY_URL": registry_url,
+        "GOVBUS_HOME": str(settings.home),
         "GOVBUS_READMODEL_URL": readmodel_url,
         "GOVBUS_TOPIC_PREFIX": settings.topic_prefix,
         "GOVBUS_LOG_FORMAT": "json",

@@ -26,7 +26,7 @@ from bus.settings import Settings
 from consumers.adapters import build_read_model
 from consumers.readmodel import PROVENANCE
 from consumers.stores import open_store
-from govbus.bootstrap import agency_source, build_runner
+from govbus.bootstrap import agency_source, build_registry_client, build_runner
 from govbus.topics import create_bus_topics
 from producers.simulators.simulation import typed_events
 from producers.simulators.world import SimulatedEvent
@@ -34,7 +34,6 @@ from schemas.catalog import load_catalog
 from schemas.catalog_sync import register_catalog
 from schemas.codec import encode
 from schemas.envelope import CloudEvent
-from schemas.registry_client import RegistryClient
 from tests.integration.test_runtime_kill import figures, publish_world
 
 pytestmark = pytest.mark.integration
@@ -89,7 +88,9 @@ def test_moves_written_with_an_older_and_a_newer_schema_version_project_like_the
     """Moves written with three registered versions of ResidentMoved all apply, as their catalog twins."""
     catalog = load_catalog()
     moved = catalog.get(MOVED)
-    registry = RegistryClient(f"{gateway_url}/registry")
+    registry = build_registry_client(
+        bus_settings.model_copy(update={"registry_url": f"{gateway_url}/registry"})
+    )
     registry.set_compatibility("BACKWARD_TRANSITIVE", moved.subject)
     schemas = {"older": older_version(dict(moved.schema)), "newer": newer_version(dict(moved.schema))}
     ids = {"older": registry.register(moved.subject, json.dumps(schemas["older"]))}

@@ -21,6 +21,7 @@ from schemas.registry.avro_names import _fixed_digits
 from schemas.registry.memory_log import MemoryRegistryLog
 from schemas.registry.service import SchemaRegistry
 from schemas.registry.state import Record
+from tests.support import bearer, dev_identities
 
 JSON = {"content-type": "application/json"}
 
@@ -108,10 +109,13 @@ CASES: list[tuple[str, str, str, str | bytes | None, dict[str, str], int, int]] 
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """An HTTP client on one gateway with an in-memory registry."""
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'rm.sqlite'}")
+    identities, credentials = dev_identities(tmp_path_factory.mktemp("home"))
     with (
         capture_logs(),
-        serve_in_thread(create_app(SchemaRegistry.in_memory(), store)) as base,
-        httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+        serve_in_thread(create_app(SchemaRegistry.in_memory(), store, identities)) as base,
+        httpx.Client(
+            base_url=f"{base}/registry", timeout=30, headers=bearer(credentials["integration"])
+        ) as client,
     ):
         yield client
 
@@ -204,10 +208,13 @@ class _SlowLog(MemoryRegistryLog):
 def test_a_slow_write_does_not_hold_up_other_requests(tmp_path: Path) -> None:
     """While one registration waits 2 s on its storage, reads of the same gateway answer at once."""
     store = open_store(f"sqlite:///{tmp_path / 'rm.sqlite'}")
+    identities, credentials = dev_identities(tmp_path / "home")
     with (
         capture_logs(),
-        serve_in_thread(create_app(SchemaRegistry(_SlowLog(2.0)), store)) as base,
-        httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+        serve_in_thread(create_app(SchemaRegistry(_SlowLog(2.0)), store, identities)) as base,
+        httpx.Client(
+            base_url=f"{base}/registry", timeout=30, headers=bearer(credentials["integration"])
+        ) as client,
     ):
         writing = threading.Thread(
             target=client.post,
@@ -216,7 +223,8 @@ def test_a_slow_write_does_not_hold_up_other_requests(tmp_path: Path) -> None:
         )
         writing.start()
         time.sleep(0.3)  # the registration is now waiting on its commit
-        with httpx.Client(base_url=f"{base}/registry", timeout=30) as reader:
+        ministry = bearer(credentials["ministry-of-welfare"])
+        with httpx.Client(base_url=f"{base}/registry", timeout=30, headers=ministry) as reader:
             began = time.monotonic()
             assert reader.get("/schemas/types").status_code == 200
             assert reader.get("/subjects").status_code == 200

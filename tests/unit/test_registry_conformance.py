@@ -23,6 +23,7 @@ from gateway.app import create_app
 from gateway.server import serve_in_thread
 from schemas.registry.service import SchemaRegistry
 from tests.conformance import case_ids, cases
+from tests.support import bearer, dev_identities
 
 SCENARIOS = "registry_mode_scenarios.json"
 REST = "registry_rest_expectations.json"
@@ -234,11 +235,14 @@ class TestRegistryConformanceInMemory(RegistryConformance):
     def registry(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         """An HTTP client on one gateway (in-memory registry, SQLite read models) for the whole class."""
         store = open_store(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'rm.sqlite'}")
-        app = create_app(SchemaRegistry.in_memory(), store)
+        identities, credentials = dev_identities(tmp_path_factory.mktemp("home"))
+        app = create_app(SchemaRegistry.in_memory(), store, identities)
         # Log events go to a list: an earlier test may have left structlog writing to a closed stderr.
         with (
             capture_logs(),
             serve_in_thread(app) as base,
-            httpx.Client(base_url=f"{base}/registry", timeout=30) as client,
+            httpx.Client(
+                base_url=f"{base}/registry", timeout=30, headers=bearer(credentials["integration"])
+            ) as client,
         ):
             yield client

@@ -1,0 +1,342 @@
+"""``POST /v1/events``: agencies without a Kafka client publish through the gateway.
+
+The body is one event or a batch (``{"events": [...]}``, at most :data:`MAX_EVENTS`). Each event names
+its catalog type and carries its payload as JSON (dates, decimals and times as text:
+:mod:`schemas.json_datum`). The gateway checks every event against the catalog and encodes it exactly as
+the publisher SDK does (Confluent wire format, CloudEvents headers), with ``ce_source`` the
+authenticated agency, never anything from the body. It answers 202 with the event ids only after Kafka
+committed the whole batch in one transaction (:class:`~producers.atomic.AtomicSender`), so a batch is
+all-or-nothing:
+
+- an event of another agency's type → 403 naming the type; nothing is published;
+- an event that does not fit → 422 naming the item (``events[3]``) and why; nothing is published;
+- Kafka down or refusing → 503 with the reason; nothing is published. When the commit was sent but not
+  confirmed, the 503 says the outcome is unknown: retry with the same ``Idempotency-Key`` (or the same
+  event ``id``s) and consumers drop whatever copy arrives.
+
+``Idempotency-Key`` (:mod:`gateway.idempotency`): a repeated request returns the first answer and
+publishes nothing new. With a key, an event without an ``id`` gets one derived from the agency, the key
+and its position, so a retry after an unknown outcome writes the same ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from bus.errors import GovbusError, PublishError, SchemaNotFoundError, SerializationError
+from gateway.auth import authenticator
+from gateway.idempotency import IdempotencyKeys, fingerprint
+from gateway.identities import Identities, Identity, Role
+from gateway.problems import Problem
+from producers.atomic import AtomicSender, OutcomeUnknownError
+from producers.publisher import PreparedEvent, Publisher
+from schemas.catalog import Catalog, EventType
+from schemas.json_datum import DatumError, compile_converter
+from schemas.registry import strict_json
+from schemas.registry.service import SchemaRegistry
+
+MAX_EVENTS = 1000
+MAX_BODY_BYTES = 4 * 1024 * 1024
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+EVENT_ID = r"^[\x21-\x7e]{1,128}$"
+ID_NAMESPACE = uuid.UUID("9b0c8f1e-5c2a-4d0e-9a51-6f1d3c2b7a10")
+
+
+class EventIn(BaseModel):
+    """One event to publish."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(
+        description="The catalog event type (the record's full name), e.g. govbus.localgov.ResidentMoved"
+    )
+    data: dict[str, Any] = Field(
+        description="The payload, as the catalog schema describes it; dates as 2024-03-01, decimals as "
+        'strings ("1250000.00"), times as RFC 3339 with an offset'
+    )
+    id: str | None = Field(
+        default=None,
+        pattern=EVENT_ID,
+        description="The CloudEvents id; generated when absent (derived from the Idempotency-Key when given)",
+    )
+    time: AwareDatetime | None = Field(
+        default=None, description="When it happened (RFC 3339 with an offset); now when absent"
+    )
+    correlationid: str | None = Field(
+        default=None, max_length=256, description="One citizen request across agencies"
+    )
+    causationid: str | None = Field(
+        default=None, max_length=256, description="The event that caused this one"
+    )
+    legalbasis: str | None = Field(
+        default=None, max_length=512, description="The statute that allows the processing"
+    )
+
+
+class BatchIn(BaseModel):
+    """Several events, published all-or-nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+class Accepted(BaseModel):
+    """The events Kafka committed, in the order sent."""
+
+    ids: list[str] = Field(description="The CloudEvents id of each event")
+
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [{"$ref": "#/components/schemas/EventIn"}, {"$ref": "#/components/schemas/BatchIn"}]
+            }
+        }
+    },
+}
+
+
+class LocalSchemaIds:
+    """Schema ids from the gateway's own registry (no HTTP round trip to itself)."""
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        self._registry = registry
+
+    def lookup(self, subject: str, schema_text: str) -> int:
+        """The id of ``schema_text`` under ``subject``; RegistryError 40401/40403 when not registered."""
+        return self._registry.lookup(subject, {"schema": schema_text}).schema_id
+
+
+class Publishing:
+    """What the publish API needs: the catalog, an SDK publisher per agency (to check and encode), the
+    transactional senders and the idempotency keys.
+
+    Requests take the senders in turn: each commits one transaction at a time (a commit waits for the
+    broker to write its markers), so several senders keep several transactions in flight.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        publishers: dict[str, Publisher],
+        senders: Sequence[AtomicSender],
+        keys: IdempotencyKeys,
+    ) -> None:
+        self.catalog = catalog
+        self.publishers = publishers
+        self.senders = list(senders)
+        self.keys = keys
+        self._turn = itertools.cycle(self.senders)
+        self._converters: dict[str, Callable[[Any], Any]] = {}
+
+    def converter(self, kind: EventType) -> Callable[[Any], Any]:
+        """The JSON-to-Avro converter of ``kind``'s payloads, compiled on first use."""
+        found = self._converters.get(kind.full_name)
+        if found is None:
+            found = self._converters[kind.full_name] = compile_converter(kind.schema)
+        return found
+
+    def send(self, events: Sequence[PreparedEvent]) -> None:
+        """Commit ``events`` all-or-nothing through the next sender (blocking)."""
+        next(self._turn).send(events)
+
+    def close(self) -> None:
+        """Stop the senders and release the publishers' Kafka clients (they only check and encode)."""
+        for sender in self.senders:
+            sender.close()
+        for publisher in self.publishers.values():
+            publisher.close(timeout_s=0)
+
+
+def publish_router(publishing: Publishing, identities: Identities) -> APIRouter:
+    """The publish route."""
+    router = APIRouter(prefix="/v1/events", tags=["publish"])
+    agency = authenticator(identities, Role.AGENCY)
+
+    @router.post(
+        "",
+        status_code=202,
+        response_model=Accepted,
+        openapi_extra={"requestBody": REQUEST_BODY},
+        responses={
+            403: {"description": "the caller is not an agency, or an event is another agency's type"},
+            409: {"description": "a request with this Idempotency-Key is still being published"},
+            413: {"description": "the body is larger than 4 MiB"},
+            415: {"description": "the body is not JSON"},
+            422: {"description": "an event does not fit (the problem names the item and why)"},
+            503: {"description": "Kafka did not commit the batch (nothing published, or outcome unknown)"},
+        },
+    )
+    async def publish(
+        request: Request,
+        caller: Identity = Depends(agency),  # noqa: B008 - FastAPI's way to declare a dependency
+        idempotency_key: str | None = Header(
+            default=None,
+            description="Makes a retry safe: the same key returns the first answer (kept 24 h)",
+        ),
+    ) -> JSONResponse:
+        """Publish one event or a batch of the caller's agency; 202 with the ids once Kafka committed."""
+        raw = await _read_body(request)
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise Problem(422, "Invalid request", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+        events = _parse(raw)
+        agency_name = caller.organisation
+        if idempotency_key is None:
+            return JSONResponse(await _publish(publishing, agency_name, events, None), status_code=202)
+        claimed = await run_in_threadpool(
+            publishing.keys.claim, agency_name, idempotency_key, fingerprint(raw)
+        )
+        if claimed is not None:
+            return _replay(claimed.fingerprint == fingerprint(raw), claimed.answer)
+        try:
+            answer = await _publish(publishing, agency_name, events, idempotency_key)
+        except BaseException:
+            await run_in_threadpool(publishing.keys.release, agency_name, idempotency_key)
+            raise
+        await run_in_threadpool(publishing.keys.record, agency_name, idempotency_key, answer)
+        return JSONResponse(answer, status_code=202)
+
+    return router
+
+
+def _replay(same_request: bool, answer: dict[str, Any] | None) -> JSONResponse:
+    if not same_request:
+        raise Problem(422, "Invalid request", "this Idempotency-Key was used for another request body")
+    if answer is None:
+        raise Problem(
+            409, "Conflict", "a request with this Idempotency-Key is still being published; retry later"
+        )
+    return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
+
+
+async def _read_body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and not content_type.endswith(("/json", "+json")):
+        raise Problem(415, "Unsupported media type", f"content type {content_type[:80]!r} is not JSON")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise _too_large()
+    return bytes(raw)
+
+
+def _too_large() -> Problem:
+    return Problem(413, "Request too large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+
+
+def _parse(raw: bytes) -> list[EventIn]:
+    try:
+        body = strict_json.loads(raw)
+    except strict_json.RefusedJSONError as exc:
+        raise Problem(422, "Invalid request", f"the body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise Problem(422, "Invalid request", 'the body must be an event object or {"events": [...]}')
+    try:
+        if "events" in body:
+            return BatchIn.model_validate(body).events
+        return [EventIn.model_validate(body)]
+    except ValidationError as exc:
+        raise Problem(422, "Invalid request", _reasons(exc, "events" in body)) from exc
+
+
+def _reasons(exc: ValidationError, batch: bool) -> str:
+    reasons = []
+    for error in exc.errors()[:5]:
+        location = error["loc"]
+        if batch and len(location) >= 2 and location[0] == "events" and isinstance(location[1], int):
+            where = f"events[{location[1]}]" + "".join(f".{p}" for p in location[2:])
+        else:
+            where = ".".join(str(p) for p in location) or "body"
+        reasons.append(f"{where}: {error['msg']}")
+    return "; ".join(reasons)
+
+
+async def _publish(
+    publishing: Publishing, agency: str, events: list[EventIn], idempotency_key: str | None
+) -> dict[str, Any]:
+    prepared = await run_in_threadpool(_prepare_all, publishing, agency, events, idempotency_key)
+    try:
+        await run_in_threadpool(publishing.send, prepared)
+    except OutcomeUnknownError as exc:
+        raise Problem(
+            503,
+            "Service unavailable",
+            f"{exc}; retry with the same Idempotency-Key or event ids, consumers drop copies",
+            outcome="unknown",
+        ) from exc
+    except PublishError as exc:
+        raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc
+    return Accepted(ids=[event.event_id for event in prepared]).model_dump()
+
+
+def _prepare_all(
+    publishing: Publishing, agency: str, events: list[EventIn], idempotency_key: str | None
+) -> list[PreparedEvent]:
+    """Check and encode every event (raising Problem for the first that fails); nothing is sent here."""
+    publisher = publishing.publishers.get(agency)
+    if publisher is None:
+        raise Problem(403, "Forbidden", f"organisation {agency!r} is not an agency of the catalog")
+    prepared = []
+    for index, event in enumerate(events):
+        try:
+            prepared.append(_prepare(publishing, publisher, agency, event, index, idempotency_key))
+        except Problem as problem:
+            where = f"events[{index}]" if len(events) > 1 else "event"
+            problem.detail = f"{where}: {problem.detail}"
+            raise
+    return prepared
+
+
+def _prepare(
+    publishing: Publishing,
+    publisher: Publisher,
+    agency: str,
+    event: EventIn,
+    index: int,
+    idempotency_key: str | None,
+) -> PreparedEvent:
+    try:
+        kind = publishing.catalog.get(event.type)
+    except SchemaNotFoundError as exc:
+        raise Problem(422, "Invalid request", f"{event.type[:200]!r} is not a catalog event type") from exc
+    if kind.agency != agency:
+        raise Problem(
+            403,
+            "Forbidden",
+            f"agency {agency!r} may not publish {kind.full_name} (an event of {kind.agency!r})",
+        )
+    event_id = event.id
+    if event_id is None and idempotency_key is not None:
+        event_id = str(uuid.uuid5(ID_NAMESPACE, f"{agency}\n{idempotency_key}\n{index}"))
+    extensions = None
+    if event.correlationid or event.causationid or event.legalbasis:
+        extensions = {
+            "correlationid": event.correlationid or "",
+            "causationid": event.causationid or "",
+            "legalbasis": event.legalbasis or "",
+        }
+    try:
+        payload = publishing.converter(kind)(event.data)
+        return publisher.prepare(
+            kind.full_name, payload, event_id=event_id, time=event.time, extensions=extensions
+        )
+    except (DatumError, SerializationError) as exc:
+        raise Problem(422, "Invalid request", str(exc)) from exc
+    except GovbusError as exc:  # the topic is missing, Kafka or the registry does not answer
+        raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc
