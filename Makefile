@@ -29,7 +29,7 @@ demo: setup
 
 # The C encoder must have been built here: a silent fallback to fastavro would hide a broken build.
 test: setup
-	@bash deploy/install-tools.sh --postgres
+	@bash deploy/install-tools.sh --postgres --wrk
 	@GOVBUS_REQUIRE_ACCELERATION=1 $(BIN)/pytest
 
 lint: setup
@@ -38,11 +38,12 @@ lint: setup
 	@$(BIN)/mypy
 	@$(BIN)/python -m producers.events.codegen --check
 
-# The consume benchmark starts a throwaway PostgreSQL, as the tests do.
+# The consume benchmark starts a throwaway PostgreSQL, as the tests do; the gateway one drives wrk.
 bench: setup
-	@bash deploy/install-tools.sh --postgres
+	@bash deploy/install-tools.sh --postgres --wrk
 	@$(BIN)/govbus bench produce
 	@$(BIN)/govbus bench consume
+	@$(BIN)/govbus bench gateway
 
 clean:
 	@-$(BIN)/govbus kafka down

@@ -1,4 +1,4 @@
-"""``govbus bench produce`` and ``govbus bench consume``: figures next to baselines of the same run."""
+"""``govbus bench produce``, ``consume`` and ``gateway``: figures next to baselines of the same run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bus.credentials import INTEGRATION
 from bus.errors import ConfigurationError
 from bus.progress import say
 from bus.settings import Settings
@@ -22,6 +23,7 @@ from govbus.bootstrap import (
     build_store,
 )
 from govbus.cli.kafka import local_broker
+from govbus.dev_identities import ensure_dev_identities
 from govbus.local_kafka import metadata_answers
 from govbus.topics import bus_topics, create_bus_topics
 
@@ -71,6 +73,23 @@ def register(commands: Any) -> None:
     )
     consume.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     consume.set_defaults(handler=run_consume)
+    gateway = kinds.add_parser(
+        "gateway", help="gateway under wrk: registry with vs without auth; publish API vs the SDK"
+    )
+    gateway.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="seconds per measurement, after a 2 s warm-up (default 10)",
+    )
+    gateway.add_argument(
+        "--connections", type=int, default=16, help="wrk's keep-alive connections (default 16)"
+    )
+    gateway.add_argument(
+        "--event-type", default="govbus.localgov.ResidentMoved", help="catalog event to publish"
+    )
+    gateway.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    gateway.set_defaults(handler=run_gateway)
 
 
 def _sizes(text: str) -> list[int]:
@@ -100,14 +119,19 @@ def run_produce(args: argparse.Namespace, settings: Settings) -> int:
         broker.up(progress=say)
     try:
         workload = build_workload(load_catalog(), args.event_type)
+        credential = ensure_dev_identities(settings)[INTEGRATION]
         app = build_gateway(settings, build_registry(settings, topic="_schemas-bench"))
-        with bench_registry(app) as registry_url, RegistryClient(registry_url) as registry:
+        with (
+            bench_registry(app, credential) as registry_url,
+            RegistryClient(registry_url, credential=credential) as registry,
+        ):
             bench = ProduceBench(
                 settings,
                 registry_url,
                 args.events,
                 workload,
-                lambda prefix: build_publisher(
+                credential=credential,
+                publisher_for=lambda prefix: build_publisher(
                     settings.model_copy(update={"topic_prefix": prefix}),
                     workload.kind.agency,
                     registry=registry,
@@ -189,10 +213,11 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         broker = local_broker(settings)
         broker.up(progress=say)
     try:
+        credential = ensure_dev_identities(settings)[INTEGRATION]
         app = build_gateway(settings, build_registry(settings, topic="_schemas-bench"))
         with (
-            bench_registry(app) as registry_url,
-            RegistryClient(registry_url) as registry,
+            bench_registry(app, credential) as registry_url,
+            RegistryClient(registry_url, credential=credential) as registry,
             tempfile.TemporaryDirectory(prefix="govbus-bench-") as folder,
         ):
 
@@ -209,7 +234,7 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
                     ),
                     store_for=lambda url: build_store(prefixed("", url)),
                     decoder=lambda: EventDecoder(registry, catalog),
-                    forked=lambda: wiring(RegistryClient(registry_url)),
+                    forked=lambda: wiring(RegistryClient(registry_url, credential=credential)),
                 )
 
             bench = ConsumeBench(wiring(registry), list(ADAPTERS), args.workers)
@@ -303,3 +328,113 @@ def _consume_summary(
         "python": platform.python_version(),
         "bootstrap": settings.kafka_bootstrap,
     }
+
+
+def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure the gateway under wrk next to its baselines; print a table (and JSON)."""
+    from bench.gateway import GatewayBench, GatewayWiring, require_wrk  # noqa: PLC0415 - bench only
+    from schemas.catalog import load_catalog  # noqa: PLC0415
+
+    if args.duration <= 0 or args.connections <= 0:
+        raise ConfigurationError("--duration and --connections must be positive")
+    wrk = require_wrk()
+    catalog = load_catalog()
+    broker = None
+    if not metadata_answers(settings.kafka_bootstrap, timeout_s=BROKER_PROBE_S):
+        broker = local_broker(settings)
+        broker.up(progress=say)
+    try:
+        wiring = GatewayWiring(
+            gateway=lambda s: build_gateway(s, build_registry(s, topic="_schemas-bench")),
+            publisher=lambda s, agency, registry, catalog: build_publisher(
+                s, agency, registry=registry, catalog=catalog, client_id="govbus-bench"
+            ),
+        )
+        bench = GatewayBench(
+            wiring, settings, catalog, args.event_type, args.duration, args.connections, wrk, say
+        )
+        report = bench.run()
+    finally:
+        if broker is not None:
+            broker.down(progress=say)
+    _print_gateway(report)
+    if args.json:
+        print(json.dumps(_gateway_summary(report, settings)))
+    return 0
+
+
+def _print_gateway(report: Any) -> None:
+    from bench.gateway import BATCH_SIZE, TARGETS  # noqa: PLC0415
+
+    sdk = report.sdk.events_per_s
+    rows = [
+        (report.registry_open, "", "baseline"),
+        (report.registry_auth, "", f"target >= {TARGETS['registry_req_per_s']:,.0f} req/s"),
+        (report.publish_single, f"{report.publish_single.events_per_s / sdk:.0%}", ""),
+        (
+            report.publish_batch,
+            f"{report.publish_batch.events_per_s / sdk:.0%}",
+            f"target >= {TARGETS['batch_events_per_s']:,.0f} events/s",
+        ),
+    ]
+    print(
+        f"\n{'measurement':<28} {'req/s':>9} {'events/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'vs SDK':>7}  note"
+    )
+    for measured, vs_sdk, note in rows:
+        events = f"{measured.events_per_s:,.0f}" if measured.events_per_request else "-"
+        print(
+            f"{measured.name:<28} {measured.req_per_s:>9,.0f} {events:>10} {measured.p50_ms:>7.2f} "
+            f"{measured.p99_ms:>7.2f} {vs_sdk:>7}  {note}".rstrip()
+        )
+    print(f"{'SDK Publisher.publish':<28} {'-':>9} {sdk:>10,.0f} {'-':>7} {'-':>7} {'100%':>7}  baseline")
+    print(
+        f"\nauthentication costs {report.auth_cost:.1%} of registry throughput "
+        f"(target <= {TARGETS['auth_cost']:.0%})"
+    )
+    print(
+        f"({report.event_type}; wrk on loopback, {report.connections} connections, "
+        f"{report.duration_s:g} s per measurement after {report.warmup_s:g} s of warm-up; "
+        f"batches of {BATCH_SIZE}; one gateway process)"
+    )
+
+
+def _gateway_summary(report: Any, settings: Settings) -> dict[str, Any]:
+    from bench.gateway import BATCH_SIZE, TARGETS  # noqa: PLC0415
+
+    summary: dict[str, Any] = {
+        "benchmark": "gateway",
+        "event_type": report.event_type,
+        "duration_s": report.duration_s,
+        "warmup_s": report.warmup_s,
+        "connections": report.connections,
+        "batch_size": BATCH_SIZE,
+    }
+    measured = {
+        "registry_auth": report.registry_auth,
+        "registry_noauth": report.registry_open,
+        "publish_single": report.publish_single,
+        "publish_batch": report.publish_batch,
+    }
+    for name, result in measured.items():
+        summary[f"{name}_req_per_s"] = round(result.req_per_s, 1)
+        if result.events_per_request:
+            summary[f"{name}_events_per_s"] = round(result.events_per_s, 1)
+        summary[f"{name}_p50_ms"] = round(result.p50_ms, 3)
+        summary[f"{name}_p99_ms"] = round(result.p99_ms, 3)
+        summary[f"{name}_requests"] = result.requests
+    sdk = report.sdk.events_per_s
+    summary.update(
+        {
+            "sdk_events_per_s": round(sdk, 1),
+            "sdk_events": report.sdk.events,
+            "auth_cost": round(report.auth_cost, 4),
+            "publish_single_vs_sdk": round(report.publish_single.events_per_s / sdk, 4),
+            "publish_batch_vs_sdk": round(report.publish_batch.events_per_s / sdk, 4),
+            "errors": 0,
+            "targets": TARGETS,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "bootstrap": settings.kafka_bootstrap,
+        }
+    )
+    return summary

@@ -1,0 +1,672 @@
+"""Gateway throughput under HTTP load from ``wrk``, each figure next to a baseline of the same run.
+
+One gateway (:func:`govbus.bootstrap.build_gateway`, served in this process by
+:func:`gateway.server.serve_in_thread` on 127.0.0.1, with its own registry topic and a temporary
+``GOVBUS_HOME`` holding the bench's identities) answers every measurement; ``wrk`` runs on the same
+machine over loopback, for a bounded time (a warm-up, then the measured run), with one thread and
+``connections`` keep-alive connections.
+
+- **registry by id**: ``GET /registry/schemas/ids/{id}`` cycling through the catalog's schema ids, with
+  ``Authorization: Bearer KEY:SECRET`` (an ``integration`` credential), next to the same route without
+  authentication; ``auth cost = 1 - authenticated / unauthenticated`` req/s.
+- **publish API**: ``POST /v1/events`` with one event per request and with 100 per request (an ``agency``
+  credential of the event type's agency), next to the publisher SDK (:class:`producers.publisher.Publisher`)
+  publishing the same payloads straight to Kafka from this process, events/s until acknowledged.
+
+The unauthenticated baseline. The gateway has no open registry route, and a FastAPI dependency cannot be
+skipped per request, so the benchmark adds one route to the gateway app before it starts: ``GET
+/registry-open/schemas/ids/{schema_id}``, built from the authenticated route's own endpoint function (the
+same code, closing over the same registry object) with the same dependencies except :mod:`gateway.auth`'s
+authenticator (and with it the Basic/Bearer security schemes it declares). It is inserted just before the
+registry's routes, so both requests pass the same routes before they match, the same middleware, exception
+handlers, event loop and process; the authenticated request pays for the twin's failed match (about 3 µs
+with FastAPI 0.165, some 1% of a request at the rates measured), which slightly understates the auth cost.
+Alternatives were rejected: ``app.dependency_overrides`` is app-wide, and FastAPI re-inspects an overridden
+dependency's signature on every request, which would slow the baseline and hide part of the auth cost; a
+second app would miss whatever middleware the gateway gains. Before measuring, the benchmark checks that the
+authenticated route answers 401 without a credential and the open twin answers 200, so the pair measures
+exactly the authentication.
+
+Every request a measurement sends is rendered once into the wrk Lua script (bodies pre-rendered in Lua
+tables, cycled through); the script's ``done`` prints one JSON line with the counts, socket errors and
+latency percentiles. A measurement with any socket error or any response of status 400 or more fails
+(wrk counts those as status errors); the first request of each script is sent once beforehand and must
+answer 2xx (not a redirect) with the expected body. After the publish measurements the benchmark checks
+that the bench topic holds at least as many records as the gateway acknowledged.
+
+Events are sent to fresh topics (``bench.{run}.gateway.`` and ``bench.{run}.sdk.`` prefixes), deleted
+afterwards. JSON payloads carry dates as ISO 8601 text (``"2024-03-18"``), datetimes as RFC 3339 and
+decimals as text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from pydantic import SecretStr
+
+from bus.errors import GovbusError
+from bus.kafka_config import KafkaConnection
+from bus.settings import Settings
+from bus.topics import ensure_topics
+from producers.publisher import Publisher
+from producers.simulators.simulation import typed_events
+from schemas.catalog import Catalog, EventType
+from schemas.catalog_sync import register_catalog
+from schemas.registry_client import RegistryClient
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.routing import APIRoute
+
+REGISTRY_ROUTE = "/registry/schemas/ids/{schema_id}"
+OPEN_PREFIX = "/registry-open"
+"""Where the unauthenticated twin of the registry route is served: ``/registry-open/schemas/ids/{id}``."""
+PUBLISH_PATH = "/v1/events"
+BATCH_SIZE = 100
+WARMUP_S = 2.0
+WRK_THREADS = 1
+WRK_TIMEOUT_S = 10
+DISTINCT_PAYLOADS = 2000
+DISTINCT_SINGLE = 1000
+DISTINCT_BATCHES = 40
+SDK_CLOCK_EVERY = 1000
+MARKER = "GOVBUS-WRK "
+TARGETS = {"registry_req_per_s": 5000.0, "batch_events_per_s": 30000.0, "auth_cost": 0.15}
+"""What the gateway should reach on the development machine; printed next to the figures, never asserted."""
+Progress = Callable[[str], None]
+
+
+class BenchError(GovbusError):
+    """A measurement that cannot give an honest figure (wrk missing, errors under load, a missing route)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request a wrk script sends (headers are the script's, shared by all its requests)."""
+
+    path: str
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One wrk run: completed requests over its duration, and the latency percentiles."""
+
+    name: str
+    requests: int
+    seconds: float
+    events_per_request: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def req_per_s(self) -> float:
+        """Completed (2xx) requests per second."""
+        return self.requests / self.seconds
+
+    @property
+    def events_per_s(self) -> float:
+        """Events acknowledged per second (0 for reads)."""
+        return self.req_per_s * self.events_per_request
+
+
+@dataclass(frozen=True)
+class SdkMeasurement:
+    """The SDK publishing for a while, then flushing: events until all were acknowledged."""
+
+    events: int
+    seconds: float
+
+    @property
+    def events_per_s(self) -> float:
+        """Acknowledged events per second."""
+        return self.events / self.seconds
+
+
+@dataclass
+class Report:
+    """Every figure of one run."""
+
+    event_type: str
+    duration_s: float
+    warmup_s: float
+    connections: int
+    registry_auth: Measurement
+    registry_open: Measurement
+    publish_single: Measurement
+    publish_batch: Measurement
+    sdk: SdkMeasurement
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth_cost(self) -> float:
+        """The share of registry throughput authentication costs (negative: within noise)."""
+        return 1 - self.registry_auth.req_per_s / self.registry_open.req_per_s
+
+
+def find_wrk() -> str | None:
+    """The wrk executable on PATH (Debian's ``wrk``; ``deploy/install-tools.sh --wrk``), or None."""
+    return shutil.which("wrk")
+
+
+def lua_string(text: str) -> str:
+    """A Lua string literal holding ``text``'s UTF-8 bytes (printable ASCII kept, the rest as ``\\ddd``)."""
+    out = ['"']
+    for byte in text.encode("utf-8"):
+        if 32 <= byte < 127 and byte not in (34, 92):
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03d}")
+    out.append('"')
+    return "".join(out)
+
+
+def wrk_script(method: str, headers: dict[str, str], requests: Sequence[Request]) -> str:
+    """A wrk Lua script sending ``requests`` in turn (rendered once per thread) and printing a JSON line."""
+    if not requests:
+        raise ValueError("a wrk script needs at least one request")
+    rows = ",\n".join(f"  {{{lua_string(r.path)}, {lua_string(r.body)}}}" for r in requests)
+    header_rows = ", ".join(f"[{lua_string(name)}] = {lua_string(value)}" for name, value in headers.items())
+    return f"""-- Generated by bench/gateway.py: every request rendered once, then sent in turn.
+local method = {lua_string(method)}
+local requests = {{
+{rows}
+}}
+local rendered = {{}}
+local count = 0
+local index = 0
+
+local function headers()
+  return {{{header_rows}}}
+end
+
+init = function(args)
+  for i, r in ipairs(requests) do
+    local body = nil
+    if r[2] ~= "" then body = r[2] end
+    rendered[i] = wrk.format(method, r[1], headers(), body)
+  end
+  count = #rendered
+end
+
+request = function()
+  index = index % count + 1
+  return rendered[index]
+end
+
+done = function(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    '{MARKER}{{"requests":%.0f,"duration_us":%.0f,"bytes":%.0f,"connect":%.0f,"read":%.0f,' ..
+    '"write":%.0f,"status":%.0f,"timeout":%.0f,"p50_us":%.0f,"p90_us":%.0f,"p99_us":%.0f,' ..
+    '"max_us":%.0f}}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def run_wrk(
+    wrk: str,
+    url: str,
+    script: str,
+    seconds: float,
+    connections: int,
+    folder: Path,
+    name: str,
+    events_per_request: int = 0,
+) -> Measurement:
+    """Run wrk for ``seconds``; the measurement, or BenchError when any request failed."""
+    path = folder / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.lua"
+    path.write_text(script, encoding="utf-8")
+    command = [
+        wrk,
+        f"--threads={WRK_THREADS}",
+        f"--connections={connections}",
+        f"--duration={max(1, round(seconds))}s",
+        f"--timeout={WRK_TIMEOUT_S}s",
+        f"--script={path}",
+        url,
+    ]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=False, cwd=folder
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{name}: wrk did not finish within {seconds + 60:g} s") from exc
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    if done.returncode != 0 or not lines:
+        raise BenchError(
+            f"{name}: wrk failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()[-1500:]}"
+        )
+    figures = json.loads(lines[-1][len(MARKER) :])
+    errors = {kind: int(figures[kind]) for kind in ("connect", "read", "write", "timeout", "status")}
+    if any(errors.values()):
+        raise BenchError(
+            f"{name}: {errors['status']} responses with status >= 400 and "
+            f"{sum(errors.values()) - errors['status']} socket errors ({errors}) out of "
+            f"{int(figures['requests'])} requests; no figure is reported for a run with errors"
+        )
+    if figures["requests"] <= 0:
+        raise BenchError(f"{name}: wrk completed no request in {seconds:g} s")
+    return Measurement(
+        name=name,
+        requests=int(figures["requests"]),
+        seconds=figures["duration_us"] / 1e6,
+        events_per_request=events_per_request,
+        p50_ms=figures["p50_us"] / 1000,
+        p90_ms=figures["p90_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        max_ms=figures["max_us"] / 1000,
+    )
+
+
+def add_open_registry_route(app: FastAPI) -> str:
+    """Serve the registry's schema-by-id endpoint once more, without authentication (module docstring).
+
+    Returns the twin's path template. Raises BenchError when the route is not where it is expected or
+    when something of :mod:`gateway.auth` would remain on the twin.
+    """
+    from fastapi import APIRouter  # noqa: PLC0415 - the web stack is only needed while benchmarking
+
+    position, route, included = _registry_route(app)
+    kept = [d for d in [*route.dependencies, *included] if not _is_auth(d.dependency)]
+    if len(kept) == len(route.dependencies) + len(included):
+        raise BenchError(f"GET {REGISTRY_ROUTE} is not authenticated by gateway.auth: nothing to compare")
+    twin = APIRouter()
+    twin.add_api_route(
+        REGISTRY_ROUTE.removeprefix("/registry"),
+        route.endpoint,
+        methods=["GET"],
+        dependencies=kept,
+        include_in_schema=False,
+        name="bench_open_schema_by_id",
+    )
+    if any(_uses_auth(r) for r in twin.routes if isinstance(r, _api_route())):
+        raise BenchError(f"GET {REGISTRY_ROUTE}'s endpoint itself depends on gateway.auth: no open twin")
+    routes = app.router.routes
+    before = len(routes)
+    app.include_router(twin, prefix=OPEN_PREFIX)
+    added = routes[before:]
+    del routes[before:]
+    routes[position:position] = added
+    return OPEN_PREFIX + REGISTRY_ROUTE.removeprefix("/registry")
+
+
+def _api_route() -> type[APIRoute]:
+    from fastapi.routing import APIRoute  # noqa: PLC0415
+
+    return APIRoute
+
+
+def _registry_route(app: FastAPI) -> tuple[int, APIRoute, list[Any]]:
+    """Where the app's route list holds the registry route (its top-level entry), the route, and the
+    dependencies its router was included with (FastAPI keeps included routers as one entry, or flattens
+    them into prefixed routes, depending on its version)."""
+    api_route = _api_route()
+    for position, entry in enumerate(app.router.routes):
+        if isinstance(entry, api_route) and entry.path == REGISTRY_ROUTE and "GET" in (entry.methods or ()):
+            return position, entry, []
+        inner, context = getattr(entry, "original_router", None), getattr(entry, "include_context", None)
+        if inner is None or context is None:
+            continue
+        for route in inner.routes:
+            path = context.prefix + getattr(route, "path", "")
+            if isinstance(route, api_route) and path == REGISTRY_ROUTE and "GET" in (route.methods or ()):
+                return position, route, list(context.dependencies)
+    raise BenchError(f"the gateway has no GET {REGISTRY_ROUTE} route")
+
+
+def _is_auth(call: Any) -> bool:
+    return getattr(call, "__module__", "") == "gateway.auth"
+
+
+def _uses_auth(route: APIRoute) -> bool:
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if _is_auth(dependant.call):
+            return True
+        pending.extend(dependant.dependencies)
+    return False
+
+
+def json_data(value: Any) -> Any:
+    """A simulator payload as JSON: dates ISO 8601, datetimes RFC 3339 (UTC as ``Z``), decimals as text."""
+    if isinstance(value, dict):
+        return {key: json_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_data(item) for item in value]
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _body(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Identities:
+    """The bench's credentials (``KEY:SECRET``) in the temporary home."""
+
+    reader: str
+    publisher: str
+
+
+def create_identities(home: Path, agency: str) -> Identities:
+    """An ``integration`` credential (registry reads) and an ``agency`` one named ``agency``, in ``home``."""
+    from bus.credentials import INTEGRATION, write_dev_credentials  # noqa: PLC0415
+    from gateway.identities import FILE_NAME, IdentityFile, Role, new_credential  # noqa: PLC0415
+
+    reader, reader_text = new_credential(INTEGRATION, Role.INTEGRATION)
+    publisher, publisher_text = new_credential(agency, Role.AGENCY)
+    with IdentityFile(home / FILE_NAME).changing() as credentials:
+        credentials.extend([reader, publisher])
+    # As `govbus up` leaves them: whatever in the gateway acts as a client finds its credential here.
+    write_dev_credentials(home, {INTEGRATION: reader_text, agency: publisher_text})
+    return Identities(reader=reader_text, publisher=publisher_text)
+
+
+@dataclass(frozen=True)
+class GatewayWiring:
+    """How the benchmark builds what it measures (the composition root passes its own builders)."""
+
+    gateway: Callable[[Settings], FastAPI]
+    """The gateway app for these settings (its registry on the ``_schemas-bench`` topic)."""
+    publisher: Callable[[Settings, str, RegistryClient, Catalog], Publisher]
+    """The SDK publisher of an agency."""
+
+
+class GatewayBench:
+    """One gateway, one broker: the registry pair, the publish API pair and the SDK, measured in turn."""
+
+    def __init__(
+        self,
+        wiring: GatewayWiring,
+        settings: Settings,
+        catalog: Catalog,
+        event_type: str,
+        duration_s: float,
+        connections: int,
+        wrk: str,
+        progress: Progress,
+        warmup_s: float = WARMUP_S,
+    ) -> None:
+        if duration_s <= 0 or connections <= 0 or warmup_s < 0:
+            raise BenchError("--duration and --connections must be positive")
+        self.wiring = wiring
+        self.settings = settings
+        self.catalog = catalog
+        self.kind: EventType = catalog.get(event_type)
+        self.duration_s = duration_s
+        self.warmup_s = warmup_s
+        self.connections = connections
+        self.wrk = wrk
+        self.say = progress
+        self.run_id = uuid.uuid4().hex[:8]
+        self.connection = KafkaConnection(settings.kafka_bootstrap, client_id="govbus-bench")
+        self._topics: list[str] = []
+        self.payloads = [
+            e.data for e in typed_events(frozenset({self.kind.full_name}), DISTINCT_PAYLOADS, seed=2026)
+        ]
+        if not self.payloads:
+            raise BenchError(f"the simulators do not generate {self.kind.full_name}")
+
+    def run(self) -> Report:
+        """Start the gateway, measure everything, stop it; the topics made are deleted."""
+        from gateway.server import free_port, serve_in_thread  # noqa: PLC0415
+
+        with ExitStack() as stack:
+            stack.callback(self.cleanup)
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="govbus-bench-gateway-")))
+            identities = create_identities(home, self.kind.agency)
+            port = free_port()
+            gateway_prefix = self._fresh_prefix("gateway")
+            settings = self.settings.model_copy(
+                update={
+                    "home": home,
+                    "topic_prefix": gateway_prefix,
+                    "registry_url": f"http://127.0.0.1:{port}/registry",
+                    "readmodel_url": "",
+                    "credentials": SecretStr(""),
+                }
+            )
+            self.say("starting the gateway with its registry on the broker")
+            app = self.wiring.gateway(settings)
+            open_route = add_open_registry_route(app)
+            base = stack.enter_context(serve_in_thread(app, port))
+            registry = stack.enter_context(RegistryClient(f"{base}/registry", credential=identities.reader))
+            schema_ids = [entry.schema_id for entry in register_catalog(registry, self.catalog)]
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="govbus-wrk-")))
+            http = stack.enter_context(httpx.Client(base_url=base, timeout=30))
+            self._check_open_twin(http, open_route, schema_ids[0], identities.reader)
+
+            registry_open, registry_auth = self._registry(http, base, folder, schema_ids, identities.reader)
+            single, batch = self._publish(http, base, folder, identities.publisher, gateway_prefix)
+            sdk = self._sdk(registry)
+        return Report(
+            event_type=self.kind.full_name,
+            duration_s=self.duration_s,
+            warmup_s=self.warmup_s,
+            connections=self.connections,
+            registry_auth=registry_auth,
+            registry_open=registry_open,
+            publish_single=single,
+            publish_batch=batch,
+            sdk=sdk,
+            extra={"schema_ids": len(schema_ids)},
+        )
+
+    def _check_open_twin(self, http: httpx.Client, open_route: str, schema_id: int, reader: str) -> None:
+        closed = http.get(REGISTRY_ROUTE.format(schema_id=schema_id))
+        if closed.status_code != 401:
+            raise BenchError(
+                f"GET {REGISTRY_ROUTE} without a credential answered {closed.status_code}, not 401"
+            )
+        opened = http.get(open_route.format(schema_id=schema_id))
+        authed = http.get(
+            REGISTRY_ROUTE.format(schema_id=schema_id), headers={"Authorization": f"Bearer {reader}"}
+        )
+        if opened.status_code != 200 or authed.status_code != 200 or opened.content != authed.content:
+            raise BenchError(
+                f"the open twin answered {opened.status_code}, the route {authed.status_code}, "
+                "with different bodies: the baseline would not be the same route"
+            )
+
+    def _measure(
+        self,
+        http: httpx.Client,
+        base: str,
+        folder: Path,
+        name: str,
+        method: str,
+        headers: dict[str, str],
+        requests: Sequence[Request],
+        check: Callable[[httpx.Response], None],
+        events_per_request: int = 0,
+    ) -> Measurement:
+        first = requests[0]
+        answer = http.request(method, first.path, headers=headers, content=first.body.encode("utf-8") or None)
+        if not 200 <= answer.status_code < 300:
+            raise BenchError(
+                f"{name}: {method} {first.path} answered {answer.status_code}: {answer.text[:500]}"
+                + (" (the route is not in this gateway yet?)" if answer.status_code in (404, 405) else "")
+            )
+        check(answer)
+        script = wrk_script(method, headers, requests)
+        if self.warmup_s:
+            self.say(f"{name}: warming up for {self.warmup_s:g} s")
+            run_wrk(self.wrk, base, script, self.warmup_s, self.connections, folder, f"{name} warm-up")
+        self.say(f"{name}: measuring for {self.duration_s:g} s, {self.connections} connections")
+        return run_wrk(
+            self.wrk, base, script, self.duration_s, self.connections, folder, name, events_per_request
+        )
+
+    def _registry(
+        self, http: httpx.Client, base: str, folder: Path, schema_ids: list[int], reader: str
+    ) -> tuple[Measurement, Measurement]:
+        def has_schema(answer: httpx.Response) -> None:
+            if "schema" not in answer.json():
+                raise BenchError(f"the registry answered without a schema: {answer.text[:300]}")
+
+        tail = REGISTRY_ROUTE.removeprefix("/registry")
+        opened = self._measure(
+            http,
+            base,
+            folder,
+            "registry by id, no auth",
+            "GET",
+            {},
+            [Request(OPEN_PREFIX + tail.format(schema_id=i)) for i in schema_ids],
+            has_schema,
+        )
+        authed = self._measure(
+            http,
+            base,
+            folder,
+            "registry by id, auth",
+            "GET",
+            {"Authorization": f"Bearer {reader}"},
+            [Request(REGISTRY_ROUTE.format(schema_id=i)) for i in schema_ids],
+            has_schema,
+        )
+        return opened, authed
+
+    def _events(self) -> Iterator[dict[str, Any]]:
+        for payload in itertools.cycle(self.payloads):
+            yield {"type": self.kind.full_name, "data": json_data(payload)}
+
+    def _publish(
+        self, http: httpx.Client, base: str, folder: Path, publisher: str, prefix: str
+    ) -> tuple[Measurement, Measurement]:
+        headers = {"Authorization": f"Bearer {publisher}", "Content-Type": "application/json"}
+        events = self._events()
+        singles = [Request(PUBLISH_PATH, _body(event)) for event in itertools.islice(events, DISTINCT_SINGLE)]
+        batches = [
+            Request(PUBLISH_PATH, _body({"events": list(itertools.islice(events, BATCH_SIZE))}))
+            for _ in range(DISTINCT_BATCHES)
+        ]
+        accepted = 0
+
+        def acknowledged(expected: int) -> Callable[[httpx.Response], None]:
+            def check(answer: httpx.Response) -> None:
+                nonlocal accepted
+                ids = answer.json().get("ids") if answer.status_code == 202 else None
+                if not isinstance(ids, list) or len(ids) != expected:
+                    raise BenchError(
+                        f"POST {PUBLISH_PATH} answered {answer.status_code} {answer.text[:300]}, "
+                        f"not 202 with {expected} ids"
+                    )
+                accepted += expected
+
+            return check
+
+        single = self._measure(
+            http, base, folder, "publish API, 1 event", "POST", headers, singles, acknowledged(1), 1
+        )
+        accepted += single.requests
+        batch = self._measure(
+            http,
+            base,
+            folder,
+            f"publish API, {BATCH_SIZE} events",
+            "POST",
+            headers,
+            batches,
+            acknowledged(BATCH_SIZE),
+            BATCH_SIZE,
+        )
+        accepted += batch.requests * BATCH_SIZE
+        stored = self._records(prefix + self.kind.topic)
+        if stored < accepted:
+            raise BenchError(
+                f"the gateway acknowledged at least {accepted} events but {prefix + self.kind.topic} "
+                f"holds {stored} records: 202 before Kafka had them, or another topic?"
+            )
+        return single, batch
+
+    def _sdk(self, registry: RegistryClient) -> SdkMeasurement:
+        settings = self.settings.model_copy(update={"topic_prefix": self._fresh_prefix("sdk")})
+        publisher = self.wiring.publisher(settings, self.kind.agency, registry, self.catalog)
+        try:
+            if self.warmup_s:
+                self.say(f"SDK: warming up for {self.warmup_s:g} s")
+                self._publish_for(publisher, self.warmup_s)
+            self.say(f"SDK: measuring for {self.duration_s:g} s")
+            return self._publish_for(publisher, self.duration_s)
+        finally:
+            publisher.close(timeout_s=120)
+
+    def _publish_for(self, publisher: Publisher, seconds: float) -> SdkMeasurement:
+        name = self.kind.full_name
+        started = time.perf_counter()
+        deadline = started + seconds
+        sent = 0
+        for payload in itertools.cycle(self.payloads):
+            publisher.publish(name, payload)
+            sent += 1
+            if sent % SDK_CLOCK_EVERY == 0 and time.perf_counter() >= deadline:
+                break
+        remaining = publisher.flush(120)
+        if remaining:
+            raise BenchError(f"SDK: {remaining} events unacknowledged after 120 s")
+        return SdkMeasurement(sent, time.perf_counter() - started)
+
+    def _fresh_prefix(self, path: str) -> str:
+        prefix = f"bench.{self.run_id}.{path}."
+        topic = prefix + self.kind.topic
+        ensure_topics(self.connection, [topic])
+        self._topics.append(topic)
+        return prefix
+
+    def _records(self, topic: str) -> int:
+        consumer = Consumer(self.connection.consumer(f"govbus-bench-{self.run_id}"))
+        try:
+            metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+            total = 0
+            for partition in metadata.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                total += high - low
+            return total
+        finally:
+            consumer.close()
+
+    def cleanup(self) -> None:
+        """Delete the topics this run created."""
+        if self._topics:
+            AdminClient(self.connection.admin()).delete_topics(self._topics, operation_timeout=30)
+            self._topics = []
+
+
+def require_wrk() -> str:
+    """The wrk executable; BenchError saying how to install it when it is missing."""
+    wrk = find_wrk()
+    if wrk is None:
+        raise BenchError(
+            "wrk is not installed: bash deploy/install-tools.sh --wrk (Debian's wrk package; "
+            "`make bench` does it)"
+        )
+    return wrk
