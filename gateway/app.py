@@ -14,13 +14,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consumers.stores import Store
-from gateway.auth import document_security
+from gateway.auth import Authentication, document_security
 from gateway.docs import install_docs
 from gateway.health import health_router
 from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
 from gateway.publish_api import Publishing, publish_router
-from gateway.registry_api import install_registry_errors, registry_router
+from gateway.registry_api import SchemaByIdFastPath, install_registry_errors, registry_router
 from gateway.residents_api import residents_router
 from schemas.registry.service import SchemaRegistry
 
@@ -51,10 +51,13 @@ def create_app(
     install_docs(app)
     install_problem_handlers(app)
     install_registry_errors(app)
-    app.include_router(registry_router(registry, identities), prefix="/registry")
-    app.include_router(residents_router(store, identities))
+    # The last added runs first: authentication, then the registry's fast path for schemas by id.
+    app.add_middleware(SchemaByIdFastPath, registry=registry)
+    app.add_middleware(Authentication, identities=identities)
+    app.include_router(registry_router(registry), prefix="/registry")
+    app.include_router(residents_router(store))
     if publishing is not None:
-        app.include_router(publish_router(publishing, identities))
+        app.include_router(publish_router(publishing))
 
     app.include_router(health_router(registry, store))
     document_security(app)

@@ -19,13 +19,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.identities import Identities, Identity, Role, split_credential
-from gateway.problems import Problem
+from gateway.problems import Problem, error_for_path
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="govbus", Bearer realm="govbus"'}
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
-"""Paths that need no credential (besides the docs page and its assets, see :mod:`gateway.docs`)."""
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+"""Paths that need no credential, besides the docs page's assets under ``/docs/`` (:mod:`gateway.docs`)."""
+NO_CREDENTIAL = "a credential is required: Bearer KEY:SECRET or HTTP Basic (key, secret)"
 SECURITY_SCHEMES = {
     "basic": {
         "type": "http",
@@ -58,33 +60,69 @@ def presented(header: str) -> tuple[str, str] | None:
     return None
 
 
-def authenticator(identities: Identities, *roles: Role) -> Dependency:
-    """A route dependency: the caller's identity (401 without a valid credential; 403 unless in ``roles``)."""
+class Authentication:
+    """ASGI middleware: every request but the open paths needs a valid credential (401 otherwise).
+
+    The caller's :class:`~gateway.identities.Identity` goes to the request's state
+    (``request.state.identity``) for the routes' role checks (:func:`require`). Authentication is one pass
+    over the headers and, for a credential seen before, a dictionary lookup and one keyed hash: cheaper
+    here than as a FastAPI dependency of every route. ``open_prefixes`` adds paths that need no
+    credential (the gateway has none; the benchmark's unauthenticated twin of a route uses it).
+    """
+
+    def __init__(self, app: ASGIApp, identities: Identities, open_prefixes: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.identities = identities
+        self.open_prefixes = ("/docs/", *open_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(self.open_prefixes):
+            await self.app(scope, receive, send)
+            return
+        header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        identity = self.identities.by_header(header) if header else None
+        if identity is None:
+            found = presented(header.decode("latin-1"))
+            if found is None:
+                await error_for_path(path, 401, NO_CREDENTIAL, CHALLENGE)(scope, receive, send)
+                return
+            key, secret = found
+            identity = self.identities.cached(key, secret) or await run_in_threadpool(
+                self.identities.authenticate, key, secret
+            )
+            if identity is None:
+                await error_for_path(path, 401, "unknown or revoked credential", CHALLENGE)(
+                    scope, receive, send
+                )
+                return
+            self.identities.remember(header, identity)
+        scope.setdefault("state", {})["identity"] = identity
+        await self.app(scope, receive, send)
+
+
+def require(*roles: Role) -> Dependency:
+    """A route dependency: the authenticated caller, who must have one of ``roles`` (403 otherwise)."""
     needed = ", ".join(sorted(roles))
 
-    async def identify(request: Request) -> Identity:
-        found = presented(request.headers.get("authorization", ""))
-        if found is None:
-            raise Problem(
-                401, "Unauthorized", "a credential is required: Bearer KEY:SECRET or Basic", CHALLENGE
-            )
-        key, secret = found
-        identity = identities.cached(key, secret) or await run_in_threadpool(
-            identities.authenticate, key, secret
-        )
-        if identity is None:
-            raise Problem(401, "Unauthorized", "unknown or revoked credential", CHALLENGE)
-        if roles and identity.role not in roles:
+    async def check(request: Request) -> Identity:
+        identity = getattr(request.state, "identity", None)
+        if not isinstance(identity, Identity):  # only behind a misconfigured app: refuse, never open
+            raise Problem(401, "Unauthorized", NO_CREDENTIAL, CHALLENGE)
+        if identity.role not in roles:
             raise Problem(
                 403,
                 "Forbidden",
                 f"organisation {identity.organisation!r} has role {identity.role.value!r}; "
                 f"this needs role {needed}",
             )
-        request.state.identity = identity
         return identity
 
-    return identify
+    return check
 
 
 def document_security(app: FastAPI) -> None:

@@ -49,6 +49,8 @@ FORMAT = "govbus-identities/1"
 FILE_NAME = "identities.json"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 RELOAD_CHECK_S = 1.0
+MAX_REMEMBERED = 10_000
+"""Authorization headers remembered at most (the memory starts over beyond that)."""
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 KEY = re.compile(r"gbk_[0-9a-f]{16}")
 
@@ -224,6 +226,7 @@ class Identities:
         self._pepper = secrets.token_bytes(32)
         self._by_key: dict[str, Credential] = {}
         self._verified: dict[str, bytes] = {}
+        self._by_header: dict[bytes, Identity] = {}
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
         self._refresh(force=True)
@@ -262,6 +265,28 @@ class Identities:
                 self._verified[key] = self._digest(secret)
         return Identity(credential.organisation, credential.role, key)
 
+    def by_header(self, header: bytes) -> Identity | None:
+        """The identity an Authorization header value authenticated before (see :meth:`remember`)."""
+        self._refresh()
+        return self._by_header.get(self._header_digest(header))
+
+    def remember(self, header: bytes, identity: Identity) -> None:
+        """Keep that ``header`` authenticates ``identity`` until the identities file changes.
+
+        Kept as a keyed BLAKE2 digest of the header (the key random per process), never the header: a
+        repeated request then costs one digest and one lookup.
+        """
+        with self._lock:
+            current = self._by_key.get(identity.key)
+            if current is None or not current.active:  # revoked by a reload since it verified
+                return
+            if len(self._by_header) >= MAX_REMEMBERED:
+                self._by_header.clear()
+            self._by_header[self._header_digest(header)] = identity
+
+    def _header_digest(self, header: bytes) -> bytes:
+        return hashlib.blake2b(header, key=self._pepper, digest_size=20).digest()
+
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
@@ -288,6 +313,7 @@ class Identities:
             self._stamp = stamp
             self._by_key = {c.key: c for c in credentials}
             self._verified = {}
+            self._by_header = {}
 
 
 def _b64(data: bytes) -> str:

@@ -70,7 +70,13 @@ def error_response(
     request: Request, status: int, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     """The error answer for ``request``'s path: Confluent's format under /registry, problem+json elsewhere."""
-    path = request.url.path
+    return error_for_path(request.url.path, status, detail, headers, **extra)
+
+
+def error_for_path(
+    path: str, status: int, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """The error answer for a request to ``path`` (see :func:`error_response`)."""
     if path == REGISTRY_PREFIX or path.startswith(REGISTRY_PREFIX + "/"):
         return JSONResponse(
             {"error_code": status, "message": detail},

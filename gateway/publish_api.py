@@ -27,15 +27,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from bus.errors import GovbusError, PublishError, SchemaNotFoundError, SerializationError
-from gateway.auth import authenticator
+from gateway.auth import require
 from gateway.idempotency import IdempotencyKeys, fingerprint
-from gateway.identities import Identities, Identity, Role
+from gateway.identities import Identity, Role
 from gateway.problems import Problem
 from producers.atomic import AtomicSender, OutcomeUnknownError
 from producers.publisher import PreparedEvent, Publisher
@@ -160,10 +161,10 @@ class Publishing:
             publisher.close(timeout_s=0)
 
 
-def publish_router(publishing: Publishing, identities: Identities) -> APIRouter:
+def publish_router(publishing: Publishing) -> APIRouter:
     """The publish route."""
     router = APIRouter(prefix="/v1/events", tags=["publish"])
-    agency = authenticator(identities, Role.AGENCY)
+    agency = require(Role.AGENCY)
 
     @router.post(
         "",
@@ -241,10 +242,18 @@ def _too_large() -> Problem:
 
 
 def _parse(raw: bytes) -> list[EventIn]:
+    """The events of a body. orjson is strict JSON (UTF-8, no NaN or infinities, no lone surrogates) and
+    several times faster than the standard parser on a batch; nesting is bounded as for the registry."""
     try:
-        body = strict_json.loads(raw)
-    except strict_json.RefusedJSONError as exc:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise Problem(422, "Invalid request", f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise Problem(422, "Invalid request", "the body is nested too deep") from exc
+    if strict_json.deeper_than(body, strict_json.MAX_DEPTH):
+        raise Problem(
+            422, "Invalid request", f"the body is nested more than {strict_json.MAX_DEPTH} levels deep"
+        )
     if not isinstance(body, dict):
         raise Problem(422, "Invalid request", 'the body must be an event object or {"events": [...]}')
     try:

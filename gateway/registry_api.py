@@ -22,10 +22,11 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import RegistryError
-from gateway.auth import authenticator
-from gateway.identities import Identities, Role
+from gateway.auth import require
+from gateway.identities import Role
 from schemas.registry import strict_json
 from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
 from schemas.registry.state import COMPATIBILITY_LEVELS, MODES, StoredSchema
@@ -204,17 +205,15 @@ async def _schema(registry: SchemaRegistry, schema_id: int) -> StoredSchema:
     return stored
 
 
-def registry_router(  # noqa: PLR0915 - one statement a route
-    registry: SchemaRegistry, identities: Identities
-) -> APIRouter:
+def registry_router(registry: SchemaRegistry) -> APIRouter:
     """The registry's routes (mounted under ``/registry``); most specific paths first.
 
     Every organisation may read; only the integration role writes (registers, deletes, sets config
     and mode): 403 otherwise.
     """
     router = APIRouter(tags=["schema registry"], responses=REGISTRY_ERRORS)
-    reader = [Depends(authenticator(identities))]
-    writer = [Depends(authenticator(identities, Role.INTEGRATION))]
+    # Authentication is the gateway's (gateway.auth.Authentication): reads need nothing more.
+    writer = [Depends(require(Role.INTEGRATION))]
 
     def route(
         method: str, path: str, write: bool = False, body: dict[str, Any] | None = None
@@ -222,7 +221,7 @@ def registry_router(  # noqa: PLR0915 - one statement a route
         return router.api_route(
             path,
             methods=[method],
-            dependencies=writer if write else reader,
+            dependencies=writer if write else None,
             response_class=RegistryJSONResponse,
             openapi_extra=_request_body(body) if body else None,
         )
@@ -252,10 +251,7 @@ def registry_router(  # noqa: PLR0915 - one statement a route
     @route("GET", "/schemas/ids/{schema_id}")
     async def schema_by_id(schema_id: str) -> Response:
         stored = await _schema(registry, _schema_id(schema_id))
-        body: dict[str, Any] = {"schema": stored.text}
-        if stored.references:
-            body["references"] = [r.to_json() for r in stored.references]
-        return registry_response(body)
+        return registry_response(schema_body(stored))
 
     @route("GET", "/subjects")
     async def subjects(request: Request) -> Response:
@@ -390,3 +386,61 @@ def _compatibility(problems: list[str], request: Request) -> Response:
     if _flag(request, "verbose"):
         body["messages"] = problems
     return registry_response(body)
+
+
+def schema_body(stored: StoredSchema) -> dict[str, Any]:
+    """The answer of ``GET /schemas/ids/{id}``."""
+    body: dict[str, Any] = {"schema": stored.text}
+    if stored.references:
+        body["references"] = [r.to_json() for r in stored.references]
+    return body
+
+
+class SchemaByIdFastPath:
+    """ASGI middleware answering ``GET /registry/schemas/ids/{id}`` for a schema this instance knows.
+
+    Every consumer and serializer resolves ids here, so it is the registry's hottest read; a schema's id
+    never changes its schema, so the answer's bytes are kept per id (checked against the registry's
+    current schema object on each request, so a permanently deleted or replaced entry is never served).
+    Anything else (an id not applied yet, which waits for the log; a malformed id; other paths) goes on to
+    the routes. It sits behind :class:`gateway.auth.Authentication`: only authenticated requests reach it.
+    """
+
+    PREFIX = "/registry/schemas/ids/"
+
+    def __init__(self, app: ASGIApp, registry: SchemaRegistry) -> None:
+        self.app = app
+        self.registry = registry
+        self._answers: dict[int, tuple[StoredSchema, bytes]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope["method"] == "GET" and path.startswith(self.PREFIX):
+            digits = path[len(self.PREFIX) :]
+            if digits.isascii() and digits.isdigit() and len(digits) <= 10:
+                body = self._answer(int(digits))
+                if body is not None:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 200,
+                            "headers": [
+                                (b"content-type", MEDIA_TYPE.encode()),
+                                (b"content-length", str(len(body)).encode()),
+                            ],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
+
+    def _answer(self, schema_id: int) -> bytes | None:
+        stored = self.registry.known_schema(schema_id)
+        if stored is None:
+            return None
+        cached = self._answers.get(schema_id)
+        if cached is not None and cached[0] is stored:
+            return cached[1]
+        body = registry_response(schema_body(stored)).body
+        self._answers[schema_id] = (stored, bytes(body))
+        return bytes(body)

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends
 from consumers.projections.localgov import RESIDENTS
 from consumers.readmodel import PROVENANCE
 from consumers.stores import Store
-from gateway.auth import authenticator
-from gateway.identities import Identities, Role
+from gateway.auth import require
+from gateway.identities import Role
 from gateway.problems import Problem
 
 ADDRESS = ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
@@ -26,13 +26,13 @@ def mask_registration_number(number: str) -> str:
     return number[:8] + "*" * max(len(number) - 8, 0)
 
 
-def residents_router(store: Store, identities: Identities) -> APIRouter:
+def residents_router(store: Store) -> APIRouter:
     """Routes reading the residents read model held by ``store``: ministries, the integration team and
     auditors may read (agencies publish; they read shared records once sharing agreements exist)."""
     router = APIRouter(
         prefix="/v1/residents",
         tags=["residents"],
-        dependencies=[Depends(authenticator(identities, Role.MINISTRY, Role.INTEGRATION, Role.AUDITOR))],
+        dependencies=[Depends(require(Role.MINISTRY, Role.INTEGRATION, Role.AUDITOR))],
     )
     # The gateway may start before the consumer ever ran: the (idempotent) migration lets it
     # answer "no such resident" instead of failing on a missing table.

@@ -42,12 +42,29 @@ def loads(raw: str | bytes) -> Any:
         raise
     except ValueError as exc:
         raise RefusedJSONError(str(exc)) from exc
-    # A lone surrogate can only come from a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one), and
-    # nesting deeper than MAX_DEPTH needs more brackets than that: without either, there is nothing to walk.
-    strings = _SURROGATE_ESCAPE.search(raw) is not None
-    if strings or raw.count("[") + raw.count("{") > MAX_DEPTH:
-        _check(value, strings)
+    # Nesting deeper than MAX_DEPTH needs more brackets than that; a lone surrogate can only come from
+    # a \\uD800-\\uDFFF escape (UTF-8 text cannot hold one). Without either there is nothing to walk.
+    if raw.count("[") + raw.count("{") > MAX_DEPTH and deeper_than(value, MAX_DEPTH):
+        raise RefusedJSONError(f"nested more than {MAX_DEPTH} levels deep")
+    if _SURROGATE_ESCAPE.search(raw) is not None:
+        _check(value)
     return value
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` levels deep (walked level by level)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below: list[Any] = []
+        for node in level:
+            items = node.values() if isinstance(node, dict) else node
+            below.extend(item for item in items if isinstance(item, (dict, list)))
+        level = below
+    return False
 
 
 def _constant(name: str) -> Any:
@@ -67,26 +84,19 @@ def _int(text: str) -> int:
     return int(text)
 
 
-def _check(value: Any, strings: bool) -> None:
-    """Refuse nesting deeper than MAX_DEPTH and (when ``strings``) strings no UTF-8 encoder can write."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+def _check(value: Any) -> None:
+    """Refuse strings no UTF-8 encoder can write (lone surrogates), at any depth."""
+    stack: list[Any] = [value]
     while stack:
-        node, depth = stack.pop()
+        node = stack.pop()
         if isinstance(node, str):
-            if strings:
-                _encodable(node)
-            continue
-        if not isinstance(node, (dict, list)):
-            continue
-        if depth > MAX_DEPTH:
-            raise RefusedJSONError(f"nested more than {MAX_DEPTH} levels deep")
-        if isinstance(node, dict):
+            _encodable(node)
+        elif isinstance(node, dict):
             for key, item in node.items():
-                if strings:
-                    _encodable(key)
-                stack.append((item, depth + 1))
-        else:
-            stack.extend((item, depth + 1) for item in node)
+                _encodable(key)
+                stack.append(item)
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _encodable(text: str) -> None:

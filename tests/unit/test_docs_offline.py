@@ -105,10 +105,11 @@ def test_the_docs_page_turns_off_the_online_validator_badge(gateway: tuple[str, 
 
 
 def test_fastapi_cdn_pages_are_gone_and_the_api_still_needs_a_credential(gateway: tuple[str, str]) -> None:
-    """/redoc (a CDN page) answers 404; the open docs do not open the API, which still answers 401."""
+    """/redoc (a CDN page) is no page (401 without a credential, 404 with one); the API still needs one."""
     base, credential = gateway
     with httpx.Client(base_url=base, timeout=30) as client:
-        assert client.get("/redoc").status_code == 404
+        assert client.get("/redoc").status_code == 401
+        assert client.get("/redoc", headers={"Authorization": f"Bearer {credential}"}).status_code == 404
         assert client.get("/docs/oauth2-redirect").status_code == 404
         assert client.get("/registry/subjects").status_code == 401
         authorized = client.get("/registry/subjects", headers={"Authorization": f"Bearer {credential}"})
