@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bus.errors import GovbusError, PublishError, SchemaNotFoundError, SerializationError
 from gateway.auth import require
+from gateway.bodies import read_body
 from gateway.idempotency import IdempotencyKeys, fingerprint
 from gateway.identities import Identity, Role
 from gateway.problems import Problem
@@ -190,7 +191,7 @@ def publish_router(publishing: Publishing) -> APIRouter:
         ),
     ) -> JSONResponse:
         """Publish one event or a batch of the caller's agency; 202 with the ids once Kafka committed."""
-        raw = await _read_body(request)
+        raw = await read_body(request, MAX_BODY_BYTES)
         if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
             raise Problem(422, "Invalid request", "Idempotency-Key must be 1 to 255 visible ASCII characters")
         events = _parse(raw)
@@ -221,25 +222,6 @@ def _replay(same_request: bool, answer: dict[str, Any] | None) -> JSONResponse:
             409, "Conflict", "a request with this Idempotency-Key is still being published; retry later"
         )
     return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
-
-
-async def _read_body(request: Request) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and not content_type.endswith(("/json", "+json")):
-        raise Problem(415, "Unsupported media type", f"content type {content_type[:80]!r} is not JSON")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise _too_large()
-    return bytes(raw)
-
-
-def _too_large() -> Problem:
-    return Problem(413, "Request too large", f"the body is larger than {MAX_BODY_BYTES} bytes")
 
 
 def _parse(raw: bytes) -> list[EventIn]:

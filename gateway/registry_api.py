@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import RegistryError
 from gateway.auth import require
+from gateway.bodies import read_body
 from gateway.identities import Role
 from schemas.registry import strict_json
 from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
@@ -141,25 +142,11 @@ def _flag(request: Request, name: str) -> bool:
 
 
 async def _body(request: Request) -> Any:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type and not content_type.endswith(("/json", "+json")):
-        raise RegistryError(f"Content type {content_type!r} is not supported: send JSON", 415, 415)
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
-    raw = bytearray()
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise _too_large()
+    raw = await read_body(request, MAX_BODY_BYTES)
     try:
-        return strict_json.loads(bytes(raw) or b"null")
+        return strict_json.loads(raw or b"null")
     except strict_json.RefusedJSONError as exc:
         raise unprocessable(f"request body is not JSON: {exc}", 422) from exc
-
-
-def _too_large() -> RegistryError:
-    return RegistryError(f"request body larger than {MAX_BODY_BYTES} bytes", 413, 413)
 
 
 def _subject(subject: str) -> str:

@@ -165,3 +165,12 @@ def test_a_revoked_credential_stops_working_on_the_running_gateway(
     assert (
         httpx.get(f"{base}/registry/subjects", headers=bearer(credentials["integration"])).status_code == 200
     )
+
+
+def test_a_405_names_every_method_of_the_path(gateway: tuple[str, dict[str, str], Path]) -> None:
+    """OPTIONS /registry/config answers 405 with Allow naming GET, PUT and DELETE, not one route's."""
+    base, credentials, _ = gateway
+    answer = httpx.request("OPTIONS", f"{base}/registry/config", headers=bearer(credentials["integration"]))
+    assert answer.status_code == 405
+    assert answer.json()["error_code"] == 405
+    assert answer.headers["Allow"] == "GET, PUT, DELETE"
