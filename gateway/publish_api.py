@@ -38,7 +38,7 @@ from gateway.auth import require
 from gateway.bodies import read_body
 from gateway.idempotency import IdempotencyKeys, fingerprint
 from gateway.identities import Identity, Role
-from gateway.problems import Problem
+from gateway.problems import PROBLEM_CONTENT, Problem
 from producers.atomic import AtomicSender, OutcomeUnknownError
 from producers.publisher import PreparedEvent, Publisher
 from schemas.catalog import Catalog, EventType
@@ -99,16 +99,18 @@ class Accepted(BaseModel):
     ids: list[str] = Field(description="The CloudEvents id of each event")
 
 
-REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "anyOf": [{"$ref": "#/components/schemas/EventIn"}, {"$ref": "#/components/schemas/BatchIn"}]
-            }
-        }
-    },
-}
+def _request_body() -> dict[str, Any]:
+    """The body as the OpenAPI document shows it: one event, or a batch of them (schemas inline)."""
+    event = EventIn.model_json_schema()
+    batch = {
+        "title": "BatchIn",
+        "description": BatchIn.__doc__,
+        "type": "object",
+        "properties": {"events": {"type": "array", "items": event, "minItems": 1, "maxItems": MAX_EVENTS}},
+        "required": ["events"],
+        "additionalProperties": False,
+    }
+    return {"required": True, "content": {"application/json": {"schema": {"anyOf": [event, batch]}}}}
 
 
 class LocalSchemaIds:
@@ -172,14 +174,18 @@ def publish_router(publishing: Publishing) -> APIRouter:
         "",
         status_code=202,
         response_model=Accepted,
-        openapi_extra={"requestBody": REQUEST_BODY},
+        openapi_extra={"requestBody": _request_body()},
         responses={
-            403: {"description": "the caller is not an agency, or an event is another agency's type"},
-            409: {"description": "a request with this Idempotency-Key is still being published"},
-            413: {"description": "the body is larger than 4 MiB"},
-            415: {"description": "the body is not JSON"},
-            422: {"description": "an event does not fit (the problem names the item and why)"},
-            503: {"description": "Kafka did not commit the batch (nothing published, or outcome unknown)"},
+            status: {"description": reason, "content": PROBLEM_CONTENT}
+            for status, reason in {
+                401: "no credential, or an unknown or revoked one",
+                403: "the caller is not an agency, or an event is another agency's type",
+                409: "a request with this Idempotency-Key is still being published",
+                413: "the body is larger than 4 MiB",
+                415: "the body is not JSON",
+                422: "the body or an event does not fit (the problem names the item and why)",
+                503: "Kafka did not commit the batch (nothing published, or outcome unknown)",
+            }.items()
         },
     )
     async def publish(

@@ -16,7 +16,7 @@ from consumers.readmodel import PROVENANCE
 from consumers.stores import Store
 from gateway.auth import require
 from gateway.identities import Role
-from gateway.problems import Problem
+from gateway.problems import PROBLEM_CONTENT, Problem
 
 ADDRESS = ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
 
@@ -38,21 +38,7 @@ def residents_router(store: Store) -> APIRouter:
     # answer "no such resident" instead of failing on a missing table.
     store.migrate([RESIDENTS])
 
-    problem = {
-        "application/problem+json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                },
-                "required": ["type", "title", "status", "detail"],
-            }
-        }
-    }
+    problem = PROBLEM_CONTENT
     errors: dict[int | str, dict[str, Any]] = {
         401: {"description": "no credential, or an unknown or revoked one", "content": problem},
         403: {"description": "the organisation's role may not read residents", "content": problem},
