@@ -92,9 +92,7 @@ class Authentication:
                 await error_for_path(path, 401, NO_CREDENTIAL, CHALLENGE)(scope, receive, send)
                 return
             key, secret = found
-            identity = self.identities.cached(key, secret) or await run_in_threadpool(
-                self.identities.authenticate, key, secret
-            )
+            identity = await run_in_threadpool(self.identities.authenticate, key, secret)
             if identity is None:
                 await error_for_path(path, 401, "unknown or revoked credential", CHALLENGE)(
                     scope, receive, send

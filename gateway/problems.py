@@ -91,11 +91,16 @@ def error_response(
     return error_for_path(request.url.path, status, detail, headers, **extra)
 
 
+def under_registry(path: str) -> bool:
+    """Whether ``path`` is the registry's (its errors answer in Confluent's format)."""
+    return path == REGISTRY_PREFIX or path.startswith(REGISTRY_PREFIX + "/")
+
+
 def error_for_path(
     path: str, status: int, detail: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     """The error answer for a request to ``path`` (see :func:`error_response`)."""
-    if path == REGISTRY_PREFIX or path.startswith(REGISTRY_PREFIX + "/"):
+    if under_registry(path):
         return JSONResponse(
             {"error_code": status, "message": detail},
             status_code=status,
@@ -111,7 +116,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
         path = request.url.path
-        if path.startswith(REGISTRY_PREFIX + "/"):
+        if under_registry(path):
             return error_response(request, exc.status, exc.detail, exc.headers)
         return problem_response(exc.status, exc.title, exc.detail, path, exc.headers, **exc.extra)
 
