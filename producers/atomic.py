@@ -20,6 +20,7 @@ whose ``init_transactions`` aborts whatever the old one left open.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -40,6 +41,8 @@ TXN_TIMEOUT_S = 10.0
 """How long a begin, a flush or a commit may wait for Kafka."""
 MAX_ROUND_EVENTS = 5000
 """Events of one transaction at most (batches are never split between transactions)."""
+SEND_TIMEOUT_S = 3 * TXN_TIMEOUT_S
+"""How long a caller waits for its batch's round: a begin, a flush and a commit."""
 
 
 class OutcomeUnknownError(PublishError):
@@ -65,24 +68,28 @@ class AtomicSender:
         self._start_lock = threading.Lock()
         self._failures: list[str] = []
 
-    def send(self, events: Sequence[PreparedEvent], timeout_s: float = 3 * TXN_TIMEOUT_S) -> None:
+    def send(self, events: Sequence[PreparedEvent], timeout_s: float = SEND_TIMEOUT_S) -> None:
         """Commit ``events`` all-or-nothing; PublishError (or OutcomeUnknownError) when not committed."""
         if not events:
             return
+        outcome = self.submit(events)
+        try:
+            outcome.result(timeout_s)
+        except TimeoutError:
+            give_up(outcome, timeout_s)
+            outcome.result()
+
+    def submit(self, events: Sequence[PreparedEvent]) -> Future[None]:
+        """Queue ``events`` for the next round without waiting: the future is done once the round
+        ended (its exception a PublishError or OutcomeUnknownError when not committed). For callers
+        that wait their own way (the publish API awaits it on its event loop); see :func:`give_up`."""
         with self._start_lock:
             if not self._started:
                 self._thread.start()
                 self._started = True
         batch = _Batch(events)
         self._waiting.put(batch)
-        try:
-            batch.outcome.result(timeout_s)
-        except TimeoutError as exc:
-            if batch.outcome.cancel():  # still waiting for its round: it will never be sent
-                raise PublishError(
-                    f"not published: Kafka did not take the batch within {timeout_s:g}s"
-                ) from exc
-            raise OutcomeUnknownError(f"no commit confirmed within {timeout_s:g}s") from exc
+        return batch.outcome
 
     def close(self) -> None:
         """Finish the rounds under way and stop the sender thread."""
@@ -187,20 +194,29 @@ class AtomicSender:
         # written the last one's markers; librdkafka waits retry.backoff.ms (100 ms) before asking again,
         # which would cap a sender at about ten transactions a second (KAFKA-5477 lowered Java's to 20 ms).
         config["retry.backoff.ms"] = 5
+        # Only failed deliveries call back into Python (a callback per event was a tenth of the gateway's
+        # CPU per batch). A success needs no report of its own: the commit succeeds only if every
+        # message of the transaction was delivered (librdkafka fails it, abortably, otherwise).
+        config["delivery.report.only.error"] = True
         producer = Producer(config)
         _kafka("start a transactional producer", lambda: producer.init_transactions(TXN_TIMEOUT_S))
         self._producer = producer
         return producer
 
     def _abort(self) -> None:
+        """Abort the round's transaction and drop the producer either way.
+
+        A producer that failed a round may keep a broken state past its abort: after a record the
+        broker refused, the next transaction's records failed on skipped sequence numbers (found by
+        ``tests/integration/test_atomic_sender.py``). The next round's new producer starts clean, and
+        its ``init_transactions`` aborts whatever this abort could not.
+        """
         producer = self._producer
         if producer is None:
             return
-        try:
+        self._drop_producer()
+        with contextlib.suppress(KafkaException):
             producer.abort_transaction(TXN_TIMEOUT_S)
-        except KafkaException:
-            # Not aborted here: the next producer's init_transactions aborts it.
-            self._drop_producer()
 
     def _drop_producer(self) -> None:
         self._producer = None
@@ -209,6 +225,16 @@ class AtomicSender:
         log.warning("atomic.round.not_committed", batches=len(batches), error=str(error))
         for batch in batches:
             batch.outcome.set_exception(error)
+
+
+def give_up(outcome: Future[None], waited_s: float) -> None:
+    """Stop waiting for a batch after ``waited_s``: PublishError if it was still waiting for its round
+    (cancelled now, it is never sent), OutcomeUnknownError if a round has it; returns only when it
+    ended meanwhile (``outcome.result()`` then holds its answer)."""
+    if outcome.cancel():
+        raise PublishError(f"not published: Kafka did not take the batch within {waited_s:g}s")
+    if not outcome.done():
+        raise OutcomeUnknownError(f"no commit confirmed within {waited_s:g}s")
 
 
 def _kafka(what: str, call: Callable[[], object]) -> None:
