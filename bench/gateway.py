@@ -61,6 +61,7 @@ from bus.errors import GovbusError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
 from bus.topics import ensure_topics
+from bus.workers import freeze_heap
 from producers.publisher import Publisher
 from producers.simulators.simulation import typed_events
 from schemas.catalog import Catalog, EventType
@@ -409,6 +410,7 @@ class GatewayBench:
             )
             self.say("starting the gateway with its registry on the broker")
             app = self.wiring.gateway(settings)
+            freeze_heap()  # as `govbus gateway` does once its app is built
             base = stack.enter_context(serve_in_thread(app, port))
             registry = stack.enter_context(RegistryClient(f"{base}/registry", credential=identities.reader))
             schema_ids = [entry.schema_id for entry in register_catalog(registry, self.catalog)]

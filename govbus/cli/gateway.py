@@ -13,6 +13,7 @@ import uvicorn
 
 from bus.errors import ConfigurationError
 from bus.settings import Settings
+from bus.workers import freeze_heap
 from gateway.identities import FILE_NAME
 from gateway.server import tcp_socket
 from govbus.bootstrap import build_gateway
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         require_kafka(settings, why="the gateway keeps its schema registry there")
         app = build_gateway(settings)
         require_identities(settings, args.host)
+        freeze_heap()  # the gateway's own objects out of collection, young objects collected less often
         config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
         uvicorn.Server(config).run(sockets=[listener])
     finally:
