@@ -19,7 +19,7 @@ from gateway.docs import install_docs
 from gateway.health import health_router
 from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
-from gateway.publish_api import Publishing, publish_router
+from gateway.publish_api import PublishFastPath, Publishing, publish_router
 from gateway.registry_api import SchemaByIdFastPath, install_registry_errors, registry_router
 from gateway.residents_api import residents_router
 from schemas.registry.service import SchemaRegistry
@@ -51,13 +51,16 @@ def create_app(
     install_docs(app)
     install_problem_handlers(app)
     install_registry_errors(app)
-    # The last added runs first: authentication, then the registry's fast path for schemas by id.
+    # The last added runs first: authentication, then the fast paths of the publish API and of the
+    # registry's schemas by id.
     app.add_middleware(SchemaByIdFastPath, registry=registry)
+    if publishing is not None:
+        app.add_middleware(PublishFastPath, publishing=publishing)
     app.add_middleware(Authentication, identities=identities)
+    if publishing is not None:  # first: the busiest route is matched before the registry's many
+        app.include_router(publish_router(publishing))
     app.include_router(registry_router(registry), prefix="/registry")
     app.include_router(residents_router(store))
-    if publishing is not None:
-        app.include_router(publish_router(publishing))
 
     app.include_router(health_router(registry, store))
     document_security(app)

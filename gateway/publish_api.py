@@ -21,25 +21,28 @@ and its position, so a retry after an unknown outcome writes the same ids.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import GovbusError, PublishError, SchemaNotFoundError, SerializationError
 from gateway.auth import require
 from gateway.bodies import read_body
 from gateway.idempotency import IdempotencyKeys, fingerprint
 from gateway.identities import Identity, Role
-from gateway.problems import PROBLEM_CONTENT, Problem
-from producers.atomic import AtomicSender, OutcomeUnknownError
+from gateway.problems import PROBLEM_CONTENT, Problem, problem_response
+from producers.atomic import SEND_TIMEOUT_S, AtomicSender, OutcomeUnknownError, give_up
 from producers.publisher import PreparedEvent, Publisher
 from schemas.catalog import Catalog, EventType
 from schemas.json_datum import DatumError, compile_converter
@@ -153,9 +156,15 @@ class Publishing:
             found = self._converters[kind.full_name] = compile_converter(kind.schema)
         return found
 
-    def send(self, events: Sequence[PreparedEvent]) -> None:
-        """Commit ``events`` all-or-nothing through the next sender (blocking)."""
-        next(self._turn).send(events)
+    def submit(self, events: Sequence[PreparedEvent]) -> Future[None]:
+        """Hand ``events`` to the next sender to commit all-or-nothing (:meth:`AtomicSender.submit`)."""
+        return next(self._turn).submit(events)
+
+    def warm(self, agency: str, events: Sequence[EventIn]) -> bool:
+        """Whether preparing ``events`` is pure computation: the agency's publisher knows every type's
+        topic and schema id already, so no call to Kafka or the registry is needed."""
+        publisher = self.publishers.get(agency)
+        return publisher is not None and all(publisher.ready(event.type) for event in events)
 
     def close(self) -> None:
         """Stop the senders and release the publishers' Kafka clients (they only check and encode)."""
@@ -195,39 +204,83 @@ def publish_router(publishing: Publishing) -> APIRouter:
             default=None,
             description="Makes a retry safe: the same key returns the first answer (kept 24 h)",
         ),
-    ) -> JSONResponse:
+    ) -> Response:
         """Publish one event or a batch of the caller's agency; 202 with the ids once Kafka committed."""
-        raw = await read_body(request, MAX_BODY_BYTES)
-        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-            raise Problem(422, "Invalid request", "Idempotency-Key must be 1 to 255 visible ASCII characters")
-        events = _parse(raw)
-        agency_name = caller.organisation
-        if idempotency_key is None:
-            return JSONResponse(await _publish(publishing, agency_name, events, None), status_code=202)
-        claimed = await run_in_threadpool(
-            publishing.keys.claim, agency_name, idempotency_key, fingerprint(raw)
-        )
-        if claimed is not None:
-            return _replay(claimed.fingerprint == fingerprint(raw), claimed.answer)
-        try:
-            answer = await _publish(publishing, agency_name, events, idempotency_key)
-        except BaseException:
-            await run_in_threadpool(publishing.keys.release, agency_name, idempotency_key)
-            raise
-        await run_in_threadpool(publishing.keys.record, agency_name, idempotency_key, answer)
-        return JSONResponse(answer, status_code=202)
+        return await publish_answer(publishing, request, caller, idempotency_key)
 
     return router
 
 
-def _replay(same_request: bool, answer: dict[str, Any] | None) -> JSONResponse:
+async def publish_answer(
+    publishing: Publishing, request: Request, caller: Identity, idempotency_key: str | None
+) -> Response:
+    """The answer to one publish request of ``caller`` (an agency); raises Problem for an error answer."""
+    raw = await read_body(request, MAX_BODY_BYTES)
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise Problem(422, "Invalid request", "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    events = _parse(raw)
+    agency_name = caller.organisation
+    if idempotency_key is None:
+        return _accepted(await _publish(publishing, agency_name, events, None))
+    claimed = await run_in_threadpool(publishing.keys.claim, agency_name, idempotency_key, fingerprint(raw))
+    if claimed is not None:
+        return _replay(claimed.fingerprint == fingerprint(raw), claimed.answer)
+    try:
+        answer = await _publish(publishing, agency_name, events, idempotency_key)
+    except BaseException:
+        await run_in_threadpool(publishing.keys.release, agency_name, idempotency_key)
+        raise
+    await run_in_threadpool(publishing.keys.record, agency_name, idempotency_key, answer)
+    return _accepted(answer)
+
+
+class PublishFastPath:
+    """ASGI middleware serving ``POST /v1/events`` without FastAPI's routing and parameter resolution.
+
+    It runs what the route runs (:func:`publish_answer`, after the same role check) and answers a Problem
+    as the app's handler does; anything unexpected propagates as from a route. The route stays the
+    OpenAPI document's description and serves the request when this middleware is not installed. The
+    publish API is the gateway's busiest write: matching the route among the registry's and resolving its
+    parameters took about a sixth of the CPU of a 100-event request. It sits behind
+    :class:`gateway.auth.Authentication`: only authenticated requests reach it.
+    """
+
+    PATH = "/v1/events"
+
+    def __init__(self, app: ASGIApp, publishing: Publishing) -> None:
+        self.app = app
+        self.publishing = publishing
+        self._agency = require(Role.AGENCY)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        response: Response
+        try:
+            caller = await self._agency(request)
+            key = request.headers.get("idempotency-key")
+            response = await publish_answer(self.publishing, request, caller, key)
+        except Problem as problem:
+            response = problem_response(
+                problem.status, problem.title, problem.detail, self.PATH, problem.headers, **problem.extra
+            )
+        await response(scope, receive, send)
+
+
+def _accepted(answer: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(answer), status_code=202, media_type="application/json", headers=headers)
+
+
+def _replay(same_request: bool, answer: dict[str, Any] | None) -> Response:
     if not same_request:
         raise Problem(422, "Invalid request", "this Idempotency-Key was used for another request body")
     if answer is None:
         raise Problem(
             409, "Conflict", "a request with this Idempotency-Key is still being published; retry later"
         )
-    return JSONResponse(answer, status_code=202, headers={"Idempotent-Replayed": "true"})
+    return _accepted(answer, {"Idempotent-Replayed": "true"})
 
 
 def _parse(raw: bytes) -> list[EventIn]:
@@ -265,9 +318,19 @@ def _reasons(exc: ValidationError, batch: bool) -> str:
 async def _publish(
     publishing: Publishing, agency: str, events: list[EventIn], idempotency_key: str | None
 ) -> dict[str, Any]:
-    prepared = await run_in_threadpool(_prepare_all, publishing, agency, events, idempotency_key)
+    """Prepare ``events`` and wait for their commit on the event loop, not in a worker thread.
+
+    Checking and encoding is pure computation (about 6 µs an event) once the types' topics and schema ids
+    are known: under the GIL a worker thread would add handoffs, not parallelism (a thread per step cost
+    a fifth of the publish API's throughput). The first use of a type may ask Kafka for its topic, so it
+    goes to a worker thread. The commit is awaited as a future the sender thread completes.
+    """
+    if publishing.warm(agency, events):
+        prepared = _prepare_all(publishing, agency, events, idempotency_key)
+    else:
+        prepared = await run_in_threadpool(_prepare_all, publishing, agency, events, idempotency_key)
     try:
-        await run_in_threadpool(publishing.send, prepared)
+        await _committed(publishing.submit(prepared))
     except OutcomeUnknownError as exc:
         raise Problem(
             503,
@@ -277,20 +340,38 @@ async def _publish(
         ) from exc
     except PublishError as exc:
         raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc
-    return Accepted(ids=[event.event_id for event in prepared]).model_dump()
+    return {"ids": [event.event_id for event in prepared]}
+
+
+async def _committed(outcome: Future[None]) -> None:
+    """Wait for a submitted batch's round, at most :data:`SEND_TIMEOUT_S`; raise what the round raised,
+    PublishError when Kafka never took the batch, OutcomeUnknownError when its commit is unconfirmed."""
+    waiting = asyncio.wrap_future(outcome)
+    # Whatever the round ends with after we stopped waiting is retrieved here, not logged as lost.
+    waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
+    finished, _ = await asyncio.wait({waiting}, timeout=SEND_TIMEOUT_S)
+    if not finished:
+        give_up(outcome, SEND_TIMEOUT_S)
+    outcome.result()
 
 
 def _prepare_all(
     publishing: Publishing, agency: str, events: list[EventIn], idempotency_key: str | None
 ) -> list[PreparedEvent]:
-    """Check and encode every event (raising Problem for the first that fails); nothing is sent here."""
+    """Check and encode every event (raising Problem for the first that fails); nothing is sent here.
+
+    Each distinct type of the batch is looked up and checked once (a batch is usually of one or two)."""
     publisher = publishing.publishers.get(agency)
     if publisher is None:
         raise Problem(403, "Forbidden", f"organisation {agency!r} is not an agency of the catalog")
+    kinds: dict[str, tuple[str, Callable[[Any], Any]]] = {}
     prepared = []
     for index, event in enumerate(events):
         try:
-            prepared.append(_prepare(publishing, publisher, agency, event, index, idempotency_key))
+            resolved = kinds.get(event.type)
+            if resolved is None:
+                resolved = kinds[event.type] = _resolve(publishing, agency, event.type)
+            prepared.append(_prepare(publisher, resolved, agency, event, index, idempotency_key))
         except Problem as problem:
             where = f"events[{index}]" if len(events) > 1 else "event"
             problem.detail = f"{where}: {problem.detail}"
@@ -298,9 +379,24 @@ def _prepare_all(
     return prepared
 
 
+def _resolve(publishing: Publishing, agency: str, event_type: str) -> tuple[str, Callable[[Any], Any]]:
+    """The full name and payload converter of a type ``agency`` may publish (Problem 422 or 403 if not)."""
+    try:
+        kind = publishing.catalog.get(event_type)
+    except SchemaNotFoundError as exc:
+        raise Problem(422, "Invalid request", f"{event_type[:200]!r} is not a catalog event type") from exc
+    if kind.agency != agency:
+        raise Problem(
+            403,
+            "Forbidden",
+            f"agency {agency!r} may not publish {kind.full_name} (an event of {kind.agency!r})",
+        )
+    return kind.full_name, publishing.converter(kind)
+
+
 def _prepare(
-    publishing: Publishing,
     publisher: Publisher,
+    resolved: tuple[str, Callable[[Any], Any]],
     agency: str,
     event: EventIn,
     index: int,
@@ -308,16 +404,7 @@ def _prepare(
 ) -> PreparedEvent:
     if not isinstance(event.data, dict):
         raise Problem(422, "Invalid request", "data must be a JSON object")
-    try:
-        kind = publishing.catalog.get(event.type)
-    except SchemaNotFoundError as exc:
-        raise Problem(422, "Invalid request", f"{event.type[:200]!r} is not a catalog event type") from exc
-    if kind.agency != agency:
-        raise Problem(
-            403,
-            "Forbidden",
-            f"agency {agency!r} may not publish {kind.full_name} (an event of {kind.agency!r})",
-        )
+    full_name, converter = resolved
     event_id = event.id
     if event_id is None and idempotency_key is not None:
         event_id = str(uuid.uuid5(ID_NAMESPACE, f"{agency}\n{idempotency_key}\n{index}"))
@@ -329,9 +416,8 @@ def _prepare(
             "legalbasis": event.legalbasis or "",
         }
     try:
-        payload = publishing.converter(kind)(event.data)
         return publisher.prepare(
-            kind.full_name, payload, event_id=event_id, time=event.time, extensions=extensions
+            full_name, converter(event.data), event_id=event_id, time=event.time, extensions=extensions
         )
     except (DatumError, SerializationError) as exc:
         raise Problem(422, "Invalid request", str(exc)) from exc

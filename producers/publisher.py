@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -101,9 +101,11 @@ class SchemaIds(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class PreparedEvent:
-    """An event checked and encoded by :meth:`Publisher.prepare`, ready to be sent as it is."""
+class PreparedEvent(NamedTuple):
+    """An event checked and encoded by :meth:`Publisher.prepare`, ready to be sent as it is.
+
+    A named tuple: made for every event the publish API takes, and a frozen dataclass cost a sixth of
+    preparing one."""
 
     event_id: str
     topic: str
@@ -188,6 +190,11 @@ class Publisher:
         callback = None if on_delivery is None else _per_event(event_id, route.topic, on_delivery)
         self._produce(route.topic, key, encoded, headers, callback)
         return event_id
+
+    def ready(self, event_type: str) -> bool:
+        """Whether ``event_type`` was published or prepared before: its topic is known to exist and its
+        schema id is known, so :meth:`prepare` of it calls neither Kafka nor the registry."""
+        return event_type in self._routes
 
     def prepare(
         self,
