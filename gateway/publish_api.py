@@ -364,14 +364,14 @@ def _prepare_all(
     publisher = publishing.publishers.get(agency)
     if publisher is None:
         raise Problem(403, "Forbidden", f"organisation {agency!r} is not an agency of the catalog")
-    kinds: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+    kinds: dict[str, _Resolved] = {}
     prepared = []
     for index, event in enumerate(events):
         try:
             resolved = kinds.get(event.type)
             if resolved is None:
-                resolved = kinds[event.type] = _resolve(publishing, agency, event.type)
-            prepared.append(_prepare(publisher, resolved, agency, event, index, idempotency_key))
+                resolved = kinds[event.type] = _resolve(publishing, publisher, agency, event.type)
+            prepared.append(_prepare(resolved, agency, event, index, idempotency_key))
         except Problem as problem:
             where = f"events[{index}]" if len(events) > 1 else "event"
             problem.detail = f"{where}: {problem.detail}"
@@ -379,8 +379,12 @@ def _prepare_all(
     return prepared
 
 
-def _resolve(publishing: Publishing, agency: str, event_type: str) -> tuple[str, Callable[[Any], Any]]:
-    """The full name and payload converter of a type ``agency`` may publish (Problem 422 or 403 if not)."""
+_Resolved = tuple[Callable[[Any], Any], Callable[..., PreparedEvent]]
+"""A type's payload converter and its publisher's :meth:`~producers.publisher.Publisher.preparer`."""
+
+
+def _resolve(publishing: Publishing, publisher: Publisher, agency: str, event_type: str) -> _Resolved:
+    """How to prepare events of a type ``agency`` may publish (Problem 422, 403 or 503 if it cannot)."""
     try:
         kind = publishing.catalog.get(event_type)
     except SchemaNotFoundError as exc:
@@ -391,20 +395,18 @@ def _resolve(publishing: Publishing, agency: str, event_type: str) -> tuple[str,
             "Forbidden",
             f"agency {agency!r} may not publish {kind.full_name} (an event of {kind.agency!r})",
         )
-    return kind.full_name, publishing.converter(kind)
+    try:
+        return publishing.converter(kind), publisher.preparer(kind.full_name)
+    except GovbusError as exc:  # the topic is missing, Kafka or the registry does not answer
+        raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc
 
 
 def _prepare(
-    publisher: Publisher,
-    resolved: tuple[str, Callable[[Any], Any]],
-    agency: str,
-    event: EventIn,
-    index: int,
-    idempotency_key: str | None,
+    resolved: _Resolved, agency: str, event: EventIn, index: int, idempotency_key: str | None
 ) -> PreparedEvent:
     if not isinstance(event.data, dict):
         raise Problem(422, "Invalid request", "data must be a JSON object")
-    full_name, converter = resolved
+    converter, prepare = resolved
     event_id = event.id
     if event_id is None and idempotency_key is not None:
         event_id = str(uuid.uuid5(ID_NAMESPACE, f"{agency}\n{idempotency_key}\n{index}"))
@@ -416,10 +418,6 @@ def _prepare(
             "legalbasis": event.legalbasis or "",
         }
     try:
-        return publisher.prepare(
-            full_name, converter(event.data), event_id=event_id, time=event.time, extensions=extensions
-        )
+        return prepare(converter(event.data), event_id=event_id, time=event.time, extensions=extensions)
     except (DatumError, SerializationError) as exc:
         raise Problem(422, "Invalid request", str(exc)) from exc
-    except GovbusError as exc:  # the topic is missing, Kafka or the registry does not answer
-        raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc

@@ -89,7 +89,9 @@ class _Route:
     key_field: str
     encoder: Encoder
     framing: bytes
-    static_headers: tuple[tuple[str, str], ...]
+    static_headers: tuple[tuple[str, bytes], ...]
+    """The CloudEvents headers every event of the type carries, encoded once (librdkafka would encode
+    text headers again for every event)."""
 
 
 class SchemaIds(Protocol):
@@ -195,6 +197,25 @@ class Publisher:
         """Whether ``event_type`` was published or prepared before: its topic is known to exist and its
         schema id is known, so :meth:`prepare` of it calls neither Kafka nor the registry."""
         return event_type in self._routes
+
+    def preparer(self, event_type: str) -> Callable[..., PreparedEvent]:
+        """:meth:`prepare` for many events of one type: ``preparer(t)(payload, event_id=..., time=...,
+        extensions=...)`` is ``prepare(t, payload, ...)`` with the type's route looked up once (it may
+        ask Kafka and the registry then, raising as ``prepare`` does)."""
+        route = self._routes.get(event_type) or self._route(event_type)
+        encode = self._encode
+
+        def prepare(
+            payload: Mapping[str, Any],
+            *,
+            event_id: str | None = None,
+            time: datetime | None = None,
+            extensions: Mapping[str, str] | None = None,
+        ) -> PreparedEvent:
+            key, encoded, event_id, headers = encode(route, payload, event_id, time, extensions)
+            return PreparedEvent(event_id, route.topic, key, encoded, headers)
+
+        return prepare
 
     def prepare(
         self,
@@ -319,12 +340,15 @@ class Publisher:
             key_field=kind.key_field,
             encoder=compile_encoder(kind.parsed),
             framing=header(self._registry.lookup(kind.subject, kind.schema_text)),
-            static_headers=(
-                ("ce_specversion", SPEC_VERSION),
-                ("ce_source", self.source),
-                ("ce_type", kind.full_name),
-                ("content-type", CONTENT_TYPE),
-                ("ce_dataclassification", highest_classification(kind)),
+            static_headers=tuple(
+                (name, value.encode())
+                for name, value in (
+                    ("ce_specversion", SPEC_VERSION),
+                    ("ce_source", self.source),
+                    ("ce_type", kind.full_name),
+                    ("content-type", CONTENT_TYPE),
+                    ("ce_dataclassification", highest_classification(kind)),
+                )
             ),
         )
         self._routes[event_type] = route
