@@ -13,6 +13,7 @@ from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
 from govbus.cli import (
+    agreement,
     bench,
     consume,
     demo,
@@ -36,6 +37,7 @@ COMMAND_GROUPS = (
     schemas,
     gateway,
     org,
+    agreement,
     consume,
     readmodel,
     lag,

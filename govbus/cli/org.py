@@ -16,6 +16,7 @@ from bus.credentials import read_dev_credentials
 from bus.errors import ConfigurationError
 from bus.settings import Settings
 from gateway.identities import FILE_NAME, NAME, IdentityFile, Role, new_credential, revoke
+from govbus.cli.table import print_table
 from schemas.catalog import load_catalog
 
 
@@ -97,9 +98,7 @@ def run_list(_: argparse.Namespace, settings: Settings) -> int:
         rows.append(
             (c.organisation, c.role.value, c.key, c.created, "active" if c.active else f"revoked {c.revoked}")
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    print_table(rows)
     return 0
 
 
