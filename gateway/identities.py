@@ -34,7 +34,6 @@ import os
 import re
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -44,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 from bus.errors import ConfigurationError
+from gateway.watched import RELOAD_CHECK_S, WatchedFile
 
 FORMAT = "govbus-identities/1"
 FILE_NAME = "identities.json"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-RELOAD_CHECK_S = 1.0
 MAX_REMEMBERED = 10_000
 """Authorization headers remembered at most (the memory starts over beyond that)."""
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
@@ -220,16 +219,15 @@ class Identities:
     """Authenticates ``KEY:SECRET`` credentials against the identities file (re-read when it changes)."""
 
     def __init__(self, path: Path, reload_check_s: float = RELOAD_CHECK_S) -> None:
-        self._file = IdentityFile(path)
-        self._reload_check_s = reload_check_s
+        none: list[Credential] = []
+        self._file = WatchedFile(path, parse_identities, none, reload_check_s)
         self._lock = threading.Lock()
         self._pepper = secrets.token_bytes(32)
+        self._loaded: list[Credential] | None = None
         self._by_key: dict[str, Credential] = {}
         self._verified: dict[str, bytes] = {}
         self._by_header: dict[bytes, Identity] = {}
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._refresh(force=True)
+        self._refresh()
 
     @property
     def path(self) -> Path:
@@ -290,30 +288,18 @@ class Identities:
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
-    def _refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._checked < self._reload_check_s:
+    def _refresh(self) -> None:
+        """Start over from the file's credentials when it changed (forgetting what verified before)."""
+        credentials = self._file.current()
+        if credentials is self._loaded:
             return
         with self._lock:
-            self._checked = now
-            try:
-                status = self._file.path.stat()
-                stamp: tuple[int, int] | None = (status.st_mtime_ns, status.st_size)
-            except FileNotFoundError:
-                stamp = None
-            if stamp == self._stamp and not force:
+            if credentials is self._loaded:
                 return
-            try:
-                credentials = self._file.read()
-            except ConfigurationError:
-                if force:
-                    raise
-                # A file broken while the gateway runs keeps the last good credentials in force.
-                return
-            self._stamp = stamp
             self._by_key = {c.key: c for c in credentials}
             self._verified = {}
             self._by_header = {}
+            self._loaded = credentials
 
 
 def _b64(data: bytes) -> str:
