@@ -80,7 +80,8 @@ def register(commands: Any) -> None:
         "--duration",
         type=float,
         default=10.0,
-        help="seconds per measurement, after a 2 s warm-up (default 10)",
+        help="seconds per measurement, after a warm-up of 2 s (publish: as long as the measurement, "
+        "at most 10 s) (default 10)",
     )
     gateway.add_argument(
         "--connections", type=int, default=16, help="wrk's keep-alive connections (default 16)"
@@ -364,7 +365,7 @@ def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_gateway(report: Any) -> None:
-    from bench.gateway import BATCH_SIZE, TARGETS  # noqa: PLC0415
+    from bench.gateway import BATCH_SIZE, TARGETS, publish_warmup  # noqa: PLC0415
 
     sdk = report.sdk.events_per_s
     rows = [
@@ -393,7 +394,8 @@ def _print_gateway(report: Any) -> None:
     )
     print(
         f"({report.event_type}; wrk on loopback, {report.connections} connections, "
-        f"{report.duration_s:g} s per measurement after {report.warmup_s:g} s of warm-up; "
+        f"{report.duration_s:g} s per measurement after {report.warmup_s:g} s of warm-up "
+        f"(publish: {publish_warmup(report.warmup_s, report.duration_s):g} s); "
         f"batches of {BATCH_SIZE}; one gateway process)"
     )
 
