@@ -49,6 +49,13 @@ TITLES = {
 }
 
 
+def documented_errors(
+    reasons: Mapping[int, str], content: Mapping[str, Any] = PROBLEM_CONTENT
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error answers: each status with its reason and body."""
+    return {status: {"description": reason, "content": dict(content)} for status, reason in reasons.items()}
+
+
 class Problem(Exception):  # noqa: N818 - named for the RFC's concept, raised to answer with one
     """Raise to answer with a problem document (or a registry error under ``/registry``)."""
 

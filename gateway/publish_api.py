@@ -41,7 +41,7 @@ from gateway.auth import require
 from gateway.bodies import read_body
 from gateway.idempotency import IdempotencyKeys, fingerprint
 from gateway.identities import Identity, Role
-from gateway.problems import PROBLEM_CONTENT, Problem, problem_response
+from gateway.problems import Problem, documented_errors, problem_response
 from producers.atomic import SEND_TIMEOUT_S, AtomicSender, OutcomeUnknownError, give_up
 from producers.publisher import PreparedEvent, Publisher
 from schemas.catalog import Catalog, EventType
@@ -184,9 +184,8 @@ def publish_router(publishing: Publishing) -> APIRouter:
         status_code=202,
         response_model=Accepted,
         openapi_extra={"requestBody": _request_body()},
-        responses={
-            status: {"description": reason, "content": PROBLEM_CONTENT}
-            for status, reason in {
+        responses=documented_errors(
+            {
                 401: "no credential, or an unknown or revoked one",
                 403: "the caller is not an agency, or an event is another agency's type",
                 409: "a request with this Idempotency-Key is still being published",
@@ -194,8 +193,8 @@ def publish_router(publishing: Publishing) -> APIRouter:
                 415: "the body is not JSON",
                 422: "the body or an event does not fit (the problem names the item and why)",
                 503: "Kafka did not commit the batch (nothing published, or outcome unknown)",
-            }.items()
-        },
+            }
+        ),
     )
     async def publish(
         request: Request,

@@ -28,6 +28,7 @@ from bus.errors import RegistryError
 from gateway.auth import require
 from gateway.bodies import read_body
 from gateway.identities import Role
+from gateway.problems import documented_errors
 from schemas.registry import strict_json
 from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
 from schemas.registry.state import COMPATIBILITY_LEVELS, MODES, StoredSchema
@@ -45,9 +46,8 @@ _ERROR_BODY = {
         }
     }
 }
-REGISTRY_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": reason, "content": _ERROR_BODY}
-    for status, reason in {
+REGISTRY_ERRORS = documented_errors(
+    {
         401: "no credential, or an unknown or revoked one",
         403: "the organisation's role may not do this (writes need the integration role)",
         404: "no such subject, version or schema (40401, 40402, 40403)",
@@ -56,8 +56,9 @@ REGISTRY_ERRORS: dict[int | str, dict[str, Any]] = {
         415: "the body is not JSON",
         422: "an invalid schema, version, body or compatibility level (42201, 42202...)",
         503: "the registry's storage (Kafka) does not answer or has not caught up (50002)",
-    }.items()
-}
+    },
+    _ERROR_BODY,
+)
 T = TypeVar("T")
 
 

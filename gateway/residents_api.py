@@ -16,7 +16,7 @@ from consumers.readmodel import PROVENANCE
 from consumers.stores import Store
 from gateway.auth import require
 from gateway.identities import Role
-from gateway.problems import PROBLEM_CONTENT, Problem
+from gateway.problems import Problem, documented_errors
 
 ADDRESS = ("sido", "sigungu", "road_address", "detail", "postal_code", "admin_code")
 
@@ -38,12 +38,13 @@ def residents_router(store: Store) -> APIRouter:
     # answer "no such resident" instead of failing on a missing table.
     store.migrate([RESIDENTS])
 
-    problem = PROBLEM_CONTENT
-    errors: dict[int | str, dict[str, Any]] = {
-        401: {"description": "no credential, or an unknown or revoked one", "content": problem},
-        403: {"description": "the organisation's role may not read residents", "content": problem},
-        404: {"description": "no resident with this id", "content": problem},
-    }
+    errors = documented_errors(
+        {
+            401: "no credential, or an unknown or revoked one",
+            403: "the organisation's role may not read residents",
+            404: "no resident with this id",
+        }
+    )
 
     @router.get("/{resident_id}", responses=errors)
     def get(resident_id: str) -> dict[str, Any]:

@@ -231,9 +231,7 @@ class Publisher:
         For callers that send events their own way (the gateway's publish API sends a whole batch in
         one Kafka transaction); raises the same errors as ``publish``.
         """
-        route = self._routes.get(event_type) or self._route(event_type)
-        key, encoded, event_id, headers = self._encode(route, payload, event_id, time, extensions)
-        return PreparedEvent(event_id, route.topic, key, encoded, headers)
+        return self.preparer(event_type)(payload, event_id=event_id, time=time, extensions=extensions)
 
     def _encode(
         self,
