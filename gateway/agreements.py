@@ -76,6 +76,11 @@ class Agreement:
         """Whether ``day`` lies within the agreement's validity period."""
         return self.valid_from <= day <= self.valid_until
 
+    def grants(self, path: str) -> bool:
+        """Whether the agreement shows the field at dotted ``path`` in clear: it names the field or a
+        record enclosing it (``address`` grants ``address.road_address``)."""
+        return any(path == f or path.startswith(f + ".") for f in self.fields)
+
     def purpose(self, name: str) -> Purpose | None:
         """The purpose called ``name``, if the agreement names it."""
         return next((p for p in self.purposes if p.name == name), None)

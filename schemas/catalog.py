@@ -1,8 +1,8 @@
 """The catalog: every agency event as an ``.avsc`` file under ``schemas/avsc/<topic>/<Record>.avsc``.
 
-The files are the one source of truth for topics, Kafka keys, registry subjects and the
-classification of every field (which the gateway's masking reads). Loading validates the rules
-every catalog file must follow and raises :class:`~bus.errors.InvalidSchemaError` naming the file
+The files are the one source of truth for topics, Kafka keys, registry subjects, the classification
+of every field and the mask of a personal one (both read by the gateway's masking). Loading validates
+the rules every catalog file must follow and raises :class:`~bus.errors.InvalidSchemaError` naming the file
 and field that breaks one.
 """
 
@@ -19,6 +19,7 @@ import fastavro
 
 from bus.errors import InvalidSchemaError, SchemaNotFoundError
 from schemas.avro_types import NAMED, walk
+from schemas.masks import MASKS
 
 CATALOG_DIR = Path(__file__).resolve().parent / "avsc"
 CLASSIFICATIONS = ("public", "internal", "personal", "sensitive")
@@ -70,6 +71,14 @@ class EventType:
         for path, fld in _walk_fields(self.schema):
             result[path] = str(fld["classification"])
         return result
+
+    def masks(self) -> dict[str, str]:
+        """Dotted field path → the name of its mask (:mod:`schemas.masks`), for the fields that name one."""
+        return {path: str(fld["mask"]) for path, fld in _walk_fields(self.schema) if "mask" in fld}
+
+    def docs(self) -> dict[str, str]:
+        """Dotted field path → the field's ``doc``, for every field at every nesting level."""
+        return {path: str(fld["doc"]) for path, fld in _walk_fields(self.schema)}
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,13 @@ def _load_event(path: Path) -> EventType:
             raise InvalidSchemaError(
                 f"{path}: field {field_path!r} has classification {fld.get('classification')!r}; "
                 f"expected one of {', '.join(CLASSIFICATIONS)}"
+            )
+        if "mask" in fld and (
+            fld["mask"] not in MASKS or fld["classification"] not in ("personal", "sensitive")
+        ):
+            raise InvalidSchemaError(
+                f"{path}: field {field_path!r} names mask {fld['mask']!r}; a mask is one of "
+                f"{', '.join(sorted(MASKS))}, on a personal or sensitive field"
             )
     key_fields = {f["name"]: f for f in schema["fields"]}
     key = key_fields.get(schema["key"])
