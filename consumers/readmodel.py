@@ -42,10 +42,26 @@ PROVENANCE: tuple[tuple[str, str], ...] = (
 
 
 @dataclass(frozen=True)
+class Derived:
+    """The contract of a column no catalog field of the model's topics carries under its name.
+
+    A column named like a catalog field of its model's topics takes that field's classification, doc and
+    mask (the gateway's disclosure reads them). A column the projection computes says here what it holds
+    and either the catalog field it is taken from (``source``, a field name or dotted path: its
+    classification and mask apply) or its own ``classification``.
+    """
+
+    doc: str
+    source: str | None = None
+    classification: str | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     """One table of a read model: its columns (name → portable type) and primary key.
 
-    The provenance columns are added to every table; do not declare them.
+    The provenance columns are added to every table; do not declare them. ``derived`` describes each
+    column that no catalog field names (:class:`Derived`).
     """
 
     name: str
@@ -53,6 +69,7 @@ class Table:
     key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
     nullable: frozenset[str] = field(default_factory=frozenset)
+    derived: Mapping[str, Derived] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         unknown = {c: t for c, t in self.columns.items() if t not in COLUMN_TYPES}

@@ -26,7 +26,7 @@ _YEAR = re.compile(r"(\d{4})-\d{2}-\d{2}")
 
 def registration_number(value: Any) -> str:
     """``YYMMDD-G******`` from any text holding the 13 digits of a registration number; else hidden."""
-    digits = _DIGIT.findall(value) if isinstance(value, str) else []
+    digits: list[str] = _DIGIT.findall(value) if isinstance(value, str) else []
     if len(digits) != 13 or not all(d.isascii() for d in digits):
         return HIDDEN
     return "".join(digits[:6]) + "-" + digits[6] + "*" * 6
@@ -43,7 +43,7 @@ def name_initial(value: Any) -> str:
 def birth_year(value: Any) -> str:
     """The year of an ISO date (``YYYY-MM-DD``); hidden otherwise."""
     found = _YEAR.fullmatch(value) if isinstance(value, str) else None
-    return found.group(1) if found else HIDDEN
+    return str(found.group(1)) if found else HIDDEN
 
 
 MASKS: dict[str, Callable[[Any], str]] = {

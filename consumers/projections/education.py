@@ -42,7 +42,7 @@ from consumers.projections.common import (
     iso,
     known,
 )
-from consumers.readmodel import Key, Row, Table, WorkingSet
+from consumers.readmodel import Derived, Key, Row, Table, WorkingSet
 
 SCHOOLS = Table(
     "schools",
@@ -78,6 +78,13 @@ STUDENTS = Table(
     key=("student_id",),
     indexes=(("resident_id",), ("school_id",)),
     nullable=frozenset({"class_number", "last_transferred_on", "graduated_on", "certificate_number"}),
+    derived={
+        "status": Derived(
+            "ENROLLED, or GRADUATED once the graduation is registered.", classification="internal"
+        ),
+        "transfer_count": Derived("How many school transfers were registered.", classification="internal"),
+        "last_transferred_on": Derived("Date of the last school transfer.", source="transferred_on"),
+    },
 )
 STUDENT_TRANSFERS = Table(
     "student_transfers",
@@ -93,6 +100,11 @@ STUDENT_TRANSFERS = Table(
     },
     key=("student_id", "sequence"),
     indexes=(("resident_id",),),
+    derived={
+        "sequence": Derived(
+            "1 for the student's first transfer, 2 for the second...", classification="internal"
+        ),
+    },
 )
 
 ENROLLED = "ENROLLED"

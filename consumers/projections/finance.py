@@ -52,7 +52,7 @@ from typing import Any
 from bus.errors import ProjectionError
 from consumers.events import DecodedEvent
 from consumers.projections.common import Data, Handler, dispatch, hints, iso, known
-from consumers.readmodel import Key, Row, Table, WorkingSet
+from consumers.readmodel import Derived, Key, Row, Table, WorkingSet
 
 _PROGRAM_KEY = ("fiscal_year", "ministry_code", "program_code", "unit_project_code")
 _PROGRAM_COLUMNS = {
@@ -78,12 +78,27 @@ BUDGET_LINES = Table(
     key=("budget_line_id",),
     indexes=(_PROGRAM_KEY,),
     nullable=frozenset({"last_expenditure_id", "last_executed_at"}),
+    derived={
+        "allocated": Derived("Amount allocated (KRW).", source="amount"),
+        "executed": Derived("Sum of the expenditures executed (KRW).", source="amount"),
+        "remaining": Derived("Allocated minus executed (KRW).", source="amount"),
+        "expenditure_count": Derived("How many expenditures were executed.", classification="public"),
+        "last_expenditure_id": Derived("Id of the last expenditure executed.", source="expenditure_id"),
+        "last_executed_at": Derived("When the last expenditure was executed.", source="executed_at"),
+    },
 )
 BUDGET_PROGRAMS = Table(
     "budget_programs",
     {**_PROGRAM_COLUMNS, **_AMOUNTS, "line_count": "int"},
     key=_PROGRAM_KEY,
     indexes=(("fiscal_year",),),
+    derived={
+        "allocated": Derived("Amount allocated (KRW).", source="amount"),
+        "executed": Derived("Sum of the expenditures executed (KRW).", source="amount"),
+        "remaining": Derived("Allocated minus executed (KRW).", source="amount"),
+        "expenditure_count": Derived("How many expenditures were executed.", classification="public"),
+        "line_count": Derived("How many budget lines the program has.", classification="public"),
+    },
 )
 BENEFITS = Table(
     "benefits",
@@ -120,6 +135,21 @@ BENEFITS = Table(
             "suspension_cause_event_id",
         }
     ),
+    derived={
+        "status": Derived("ACTIVE, or SUSPENDED once a suspension is registered.", classification="internal"),
+        "payment_count": Derived("How many payments were made.", classification="personal"),
+        "total_paid": Derived("Sum of the payments made (KRW).", source="amount"),
+        "last_payment_id": Derived("Id of the last payment.", source="payment_id"),
+        "last_period_start": Derived(
+            "First day of the period the last payment covered.", source="period_start"
+        ),
+        "suspension_reason": Derived("Why the benefit was suspended.", source="reason"),
+        "suspension_decided_on": Derived("Date the suspension was decided.", source="decided_on"),
+        "suspension_cause_event_id": Derived(
+            "Id of the event that caused the suspension (a death report, for instance).",
+            classification="internal",
+        ),
+    },
 )
 BENEFIT_RECIPIENTS = Table(
     "benefit_recipients",
@@ -132,6 +162,18 @@ BENEFIT_RECIPIENTS = Table(
         "suspended": "bool",
     },
     key=("resident_id",),
+    derived={
+        "resident_id": Derived(
+            "govbus pseudonymous resident id of the recipient.", source="recipient_resident_id"
+        ),
+        "grants": Derived("How many benefits were granted to the resident.", classification="personal"),
+        "active_grants": Derived("How many of them are active.", classification="personal"),
+        "suspended_grants": Derived("How many of them are suspended.", classification="personal"),
+        "total_paid": Derived("Sum of every payment to the resident (KRW).", source="amount"),
+        "suspended": Derived(
+            "Whether any of the resident's benefits is suspended.", classification="personal"
+        ),
+    },
 )
 
 ACTIVE = "ACTIVE"

@@ -49,7 +49,7 @@ from consumers.projections.common import (
     iso,
     known,
 )
-from consumers.readmodel import Key, Table, WorkingSet
+from consumers.readmodel import Derived, Key, Table, WorkingSet
 
 RESIDENTS = Table(
     "residents",
@@ -68,6 +68,11 @@ RESIDENTS = Table(
     },
     key=("resident_id",),
     nullable=frozenset({"detail", "moved_on", "died_on"}),
+    derived={
+        "status": Derived(
+            "ACTIVE while the resident lives, DECEASED once a death is reported.", classification="internal"
+        ),
+    },
 )
 FAMILY_RELATIONS = Table(
     "family_relations",
@@ -114,6 +119,14 @@ VEHICLES = Table(
             "last_transfer_price",
         }
     ),
+    derived={
+        "transfer_count": Derived("How many ownership transfers were registered.", classification="internal"),
+        "last_transferred_on": Derived("Date of the last ownership transfer.", source="transferred_on"),
+        "last_transfer_cause": Derived("Cause of the last ownership transfer.", source="cause"),
+        "last_transfer_price": Derived(
+            "Declared price of the last ownership transfer (KRW).", source="transfer_price"
+        ),
+    },
 )
 
 

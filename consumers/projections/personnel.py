@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from bus.errors import ProjectionError
 from consumers.events import DecodedEvent
 from consumers.projections.common import Data, Handler, dispatch, hints, iso, known
-from consumers.readmodel import Key, Row, Table, WorkingSet
+from consumers.readmodel import Derived, Key, Row, Table, WorkingSet
 
 CIVIL_SERVANTS = Table(
     "civil_servants",
@@ -68,6 +68,16 @@ CIVIL_SERVANTS = Table(
             "service_years",
         }
     ),
+    derived={
+        "status": Derived(
+            "SERVING, or RETIRED once the retirement is registered.", classification="internal"
+        ),
+        "promotion_count": Derived("How many promotions were registered.", classification="internal"),
+        "last_promoted_on": Derived("Date of the last promotion.", source="promoted_on"),
+        "transfer_count": Derived("How many transfers were registered.", classification="internal"),
+        "last_transferred_on": Derived("Date of the last transfer.", source="transferred_on"),
+        "retirement_reason": Derived("Why the civil servant retired.", source="reason"),
+    },
 )
 
 SERVING = "SERVING"

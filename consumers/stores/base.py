@@ -104,6 +104,12 @@ class Store(Protocol):
         """Upsert and delete in bulk inside ``tx``; returns how many changes were written."""
         ...
 
+    def page(
+        self, tx: Transaction, table: Table, equal: Mapping[str, Any], after: Key | None, limit: int
+    ) -> list[Row]:
+        """At most ``limit`` rows whose columns equal ``equal``, with keys after ``after``, in key order."""
+        ...
+
     def positions(self, adapter: str, tx: Transaction | None = None) -> dict[tuple[str, int], int]:
         """The last applied offset per (topic, partition) of ``adapter``.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -168,6 +168,45 @@ class SqlStore(ABC):
         else:
             found = tx.execute(f"{query} WHERE {sql.quote(column)} = ?", (codec.encode_value(column, value),))
         return [codec.decode(stored) for stored in found.fetchall()]
+
+    def page(
+        self, tx: Transaction, table: Table, equal: Mapping[str, Any], after: Key | None, limit: int
+    ) -> list[Row]:
+        """At most ``limit`` rows of ``table`` whose columns equal ``equal``, after key ``after``, by key.
+
+        Keyset pagination: the order is the primary key's (text compared by code point on both stores),
+        so a page starting after the last key of the previous one neither skips nor repeats a row while
+        rows change. The caller chooses which columns may be filtered on (indexed ones).
+        """
+        unknown = set(equal) - set(table.all_columns)
+        if unknown:
+            raise StoreError(f"read-model table {table.name} has no columns {sorted(unknown)}", self.where)
+        codec = self.codec(table)
+        kinds = table.all_columns
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in equal.items():
+            if value is None:
+                clauses.append(f"{sql.quote(column)} IS NULL")
+            else:
+                clauses.append(f"{sql.quote(column)} = ?")
+                params.append(codec.encode_value(column, value))
+        if after is not None:
+            encoded = codec.encode_key(after)
+            ordered = [
+                sql.quote(c) + (self.dialect.text_order if kinds[c] == "text" else "") for c in table.key
+            ]
+            alternatives = []
+            for i in range(len(table.key)):
+                equal_prefix = [f"{sql.quote(table.key[j])} = ?" for j in range(i)]
+                alternatives.append("(" + " AND ".join([*equal_prefix, f"{ordered[i]} > ?"]) + ")")
+                params.extend([*encoded[:i], encoded[i]])
+            clauses.append("(" + " OR ".join(alternatives) + ")")
+        query = sql.select_columns(table, table.name)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += sql.order_by_key(self.dialect, table) + f" LIMIT {int(limit)}"
+        return [codec.decode(stored) for stored in tx.execute(query, tuple(params)).fetchall()]
 
     def load(self, tx: Transaction, table: Table, keys: Sequence[Key], shadow: bool) -> list[Row]:
         """The stored rows of ``table`` with these keys."""
