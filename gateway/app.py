@@ -20,8 +20,8 @@ from gateway.health import health_router
 from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
 from gateway.publish_api import PublishFastPath, Publishing, publish_router
+from gateway.records_api import RecordsApi, records_router
 from gateway.registry_api import SchemaByIdFastPath, install_registry_errors, registry_router
-from gateway.residents_api import residents_router
 from schemas.registry.service import SchemaRegistry
 
 
@@ -30,10 +30,12 @@ def create_app(
     store: Store,
     identities: Identities,
     publishing: Publishing | None = None,
+    records: RecordsApi | None = None,
 ) -> FastAPI:
     """Build the app; the registry reads its log when the app starts, not here.
 
-    Without ``publishing`` (an app without Kafka, as unit tests build it) there is no publish API.
+    Without ``publishing`` (an app without Kafka, as unit tests build it) there is no publish API;
+    without ``records`` no query API (``app.state.records`` holds it, for the benchmark's baseline).
     """
 
     @asynccontextmanager
@@ -60,7 +62,9 @@ def create_app(
     if publishing is not None:  # first: the busiest route is matched before the registry's many
         app.include_router(publish_router(publishing))
     app.include_router(registry_router(registry), prefix="/registry")
-    app.include_router(residents_router(store))
+    if records is not None:
+        app.state.records = records
+        app.include_router(records_router(records))
 
     app.include_router(health_router(registry, store))
     document_security(app)

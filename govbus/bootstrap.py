@@ -29,7 +29,9 @@ from schemas.registry_client import RegistryClient
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from gateway.audit.entry import AuditLog
     from gateway.publish_api import Publishing
+    from gateway.records_api import RecordsApi
 
 
 PUBLISH_SENDERS = 2
@@ -151,7 +153,18 @@ def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) ->
     identities = Identities(settings.home / FILE_NAME)
     registry = registry or build_registry(settings)
     store = build_store(settings)
-    return create_app(registry, store, identities, build_publishing(settings, registry, store))
+    records = build_records(settings, store)
+    return create_app(registry, store, identities, build_publishing(settings, registry, store), records)
+
+
+def build_records(settings: Settings, store: Store, audit: AuditLog | None = None) -> RecordsApi:
+    """The query API's state: the store, the agreements of ``GOVBUS_HOME``, the catalog's disclosure
+    contracts and the audit log."""
+    from gateway.agreements import FILE_NAME, Agreements  # noqa: PLC0415 - web stack only where a gateway is built
+    from gateway.disclosure import Disclosures  # noqa: PLC0415 - as above
+    from gateway.records_api import RecordsApi  # noqa: PLC0415 - as above
+
+    return RecordsApi(store, Agreements(settings.home / FILE_NAME), Disclosures(load_catalog()), audit)
 
 
 def build_publishing(settings: Settings, registry: SchemaRegistry, store: Store) -> Publishing:

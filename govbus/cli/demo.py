@@ -38,6 +38,8 @@ from schemas.catalog_sync import register_catalog
 
 READY_TIMEOUT_S = 60.0
 CHILD_TAIL_LINES = 20
+DEMO_PURPOSE = "benefit-eligibility"
+"""The purpose the demo's welfare ministry states, one of its sample agreements' purposes."""
 
 
 def register(commands: Any) -> None:
@@ -199,13 +201,12 @@ def _await_address(
     while time.monotonic() < deadline:
         for child in children:
             child.check()
-        response = httpx.get(
-            f"{base}/v1/residents/{resident_id}",
-            headers={"Authorization": f"Bearer {credential}"} if credential else None,
-            timeout=5,
-        )
+        headers = {"Purpose": DEMO_PURPOSE}
+        if credential:
+            headers["Authorization"] = f"Bearer {credential}"
+        response = httpx.get(f"{base}/v1/residents/{resident_id}", headers=headers, timeout=5)
         if response.status_code == 200:
-            last = response.json()
+            last = response.json()["data"]
             if last["address"] == expected:
                 return dict(last)
         time.sleep(0.3)

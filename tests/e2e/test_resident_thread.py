@@ -77,9 +77,9 @@ def test_published_moves_reach_the_ministry_through_the_gateway(
     wait_for(lambda: consumer.stats.applied == len(events), what="the consumer to apply every event")
 
     ministry = bearer(client_credential(bus_settings, "ministry-of-welfare") or "")
-    with httpx.Client(base_url=gateway_url, headers=ministry) as http:
+    with httpx.Client(base_url=gateway_url, headers={**ministry, "Purpose": "benefit-eligibility"}) as http:
         for resident_id, want in expected.items():
-            record = http.get(f"/v1/residents/{resident_id}").json()
+            record = http.get(f"/v1/residents/{resident_id}").json()["data"]
             assert record["address"] == want["address"], resident_id
             assert record["status"] == want["status"]
             assert record["registration_number"].endswith("******")
@@ -88,7 +88,9 @@ def test_published_moves_reach_the_ministry_through_the_gateway(
 def test_unknown_resident_is_a_404_problem(gateway_url: str, bus_settings: Settings) -> None:
     """Asking for a resident nobody registered answers 404 as problem+json naming the id."""
     ministry = bearer(client_credential(bus_settings, "ministry-of-welfare") or "")
-    response = httpx.get(f"{gateway_url}/v1/residents/R999999999999", headers=ministry)
+    response = httpx.get(
+        f"{gateway_url}/v1/residents/R999999999999", headers={**ministry, "Purpose": "benefit-eligibility"}
+    )
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert "R999999999999" in response.json()["detail"]

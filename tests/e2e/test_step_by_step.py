@@ -123,14 +123,14 @@ def test_the_step_by_step_path_works_and_down_leaves_no_process(
 
     reader = govbus(user_env, "org", "credential", "ministry-of-welfare")
     assert reader.returncode == 0, reader.stderr
-    ministry = bearer(reader.stdout.strip())
+    ministry = {**bearer(reader.stdout.strip()), "Purpose": "benefit-eligibility"}
     assert httpx.get(f"{base}/v1/residents/{RESIDENT}", timeout=5).status_code == 401
 
     def resident_caught_up() -> dict[str, Any] | None:
         response = httpx.get(f"{base}/v1/residents/{RESIDENT}", timeout=5, headers=ministry)
         if response.status_code != 200:
             return None
-        record: dict[str, Any] = response.json()
+        record: dict[str, Any] = response.json()["data"]
         caught_up = record["address"] == expected["address"] and record["status"] == expected["status"]
         return record if caught_up else None
 

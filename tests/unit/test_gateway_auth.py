@@ -13,9 +13,14 @@ import pytest
 from structlog.testing import capture_logs
 
 from consumers.stores import open_store
+from gateway.agreements import FILE_NAME as AGREEMENTS
+from gateway.agreements import Agreements
 from gateway.app import create_app
+from gateway.disclosure import Disclosures
 from gateway.identities import FILE_NAME, IdentityFile, revoke
+from gateway.records_api import RecordsApi
 from gateway.server import serve_in_thread
+from schemas.catalog import load_catalog
 from schemas.registry.service import SchemaRegistry
 from tests.support import bearer, dev_identities
 
@@ -29,7 +34,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
     home = tmp_path_factory.mktemp("home")
     identities, credentials = dev_identities(home)
     store = open_store(f"sqlite:///{home / 'rm.sqlite'}")
-    with capture_logs(), serve_in_thread(create_app(SchemaRegistry.in_memory(), store, identities)) as base:
+    records = RecordsApi(store, Agreements(home / AGREEMENTS), Disclosures(load_catalog()), audit=None)
+    app = create_app(SchemaRegistry.in_memory(), store, identities, records=records)
+    with capture_logs(), serve_in_thread(app) as base:
         yield base, credentials, home
 
 
@@ -98,16 +105,22 @@ def test_only_the_integration_role_writes_to_the_registry(gateway: tuple[str, di
     assert httpx.get(f"{base}/registry/mode", headers=integration).json() == {"mode": "READWRITE"}
 
 
-def test_an_agency_may_not_read_shared_records_yet(gateway: tuple[str, dict[str, str], Path]) -> None:
-    """An agency reading a resident gets 403 problem+json; a ministry gets an answer (404: nobody there)."""
+def test_shared_records_are_read_only_under_an_agreement(gateway: tuple[str, dict[str, str], Path]) -> None:
+    """No agreement or no purpose answers 403 problem+json with the reason; an agreed read gets through."""
     base, credentials, _ = gateway
-    agency = httpx.get(f"{base}/v1/residents/R1", headers=bearer(credentials["localgov"]))
+    agency = httpx.get(
+        f"{base}/v1/residents/R1",
+        headers={**bearer(credentials["localgov"]), "Purpose": "benefit-eligibility"},
+    )
     assert agency.status_code == 403
     assert agency.headers["content-type"] == "application/problem+json"
-    assert (
-        httpx.get(f"{base}/v1/residents/R1", headers=bearer(credentials["ministry-of-welfare"])).status_code
-        == 404
-    )
+    assert "has no sharing agreement for 'residents'" in agency.json()["detail"]
+    welfare = bearer(credentials["ministry-of-welfare"])
+    unstated = httpx.get(f"{base}/v1/residents/R1", headers=welfare)
+    assert unstated.status_code == 403
+    assert "Purpose header" in unstated.json()["detail"]
+    agreed = httpx.get(f"{base}/v1/residents/R1", headers={**welfare, "Purpose": "benefit-eligibility"})
+    assert agreed.status_code == 404
 
 
 def test_health_readiness_and_the_openapi_document_are_open(
