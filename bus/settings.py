@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Replication factor of each topic they create (at most the cluster's number of brokers).",
     )
+    audit_writer: str = Field(
+        default="",
+        description=(
+            "This gateway's audit writer id (its hash chain in the audit topic); empty = gateway-<hostname>. "
+            "Two gateways running at once must have distinct ids: the second fences the first."
+        ),
+    )
     credentials: SecretStr = Field(
         default=SecretStr(""),
         description=(

@@ -1,0 +1,188 @@
+"""The hash chain of audit records: the stored form of an entry, its hash, and checking a chain.
+
+Each gateway instance (a *writer*, named by its writer id) keeps one chain. A stored record is a JSON
+object with the entry's members (:class:`~gateway.audit.entry.AuditEntry`) plus:
+
+- ``time``: when the request was audited, UTC ISO-8601 with milliseconds (``2026-12-02T04:30:00.123Z``);
+- ``writer``: the writer id (also the record's Kafka key);
+- ``seq``: 1, 2, 3... per writer;
+- ``prev``: the ``hash`` of the writer's previous record, :data:`GENESIS` (64 zeros) for ``seq`` 1;
+- ``hash``: SHA-256 (hex) of the canonical JSON of every other member.
+
+Canonical JSON is the object with its keys sorted, no whitespace, UTF-8 (orjson with ``OPT_SORT_KEYS``),
+so anyone can recompute a hash from the stored record alone. Changing any member breaks that record's
+hash; removing or reordering records breaks ``seq``; re-hashing a changed record breaks the next
+record's ``prev``. What a chain cannot show on its own: records cut off at its end, or a writer's whole
+chain removed; compare a writer's last ``seq`` and ``hash`` (``govbus audit verify`` prints them) with a
+copy kept elsewhere to catch those.
+
+:class:`ChainVerifier` is fed records in log order and stops at the first broken link
+(:class:`BrokenLink`: writer, seq, partition/offset and why).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from gateway.audit.entry import AuditEntry
+
+GENESIS = "0" * 64
+"""The ``prev`` of a writer's first record."""
+ENTRY_MEMBERS = tuple(AuditEntry.__dataclass_fields__)
+CHAIN_MEMBERS = ("time", "writer", "seq", "prev")
+HASH_LENGTH = 64
+
+
+def audit_time(moment: datetime | None = None) -> str:
+    """``moment`` (now when None) as UTC ISO-8601 with milliseconds and a ``Z``."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def canonical(members: dict[str, Any]) -> bytes:
+    """The canonical JSON of ``members``: keys sorted, no whitespace, UTF-8."""
+    return orjson.dumps(members, option=orjson.OPT_SORT_KEYS)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of every member of ``record`` but ``hash``."""
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def chained(entry: AuditEntry, time: str, writer: str, seq: int, prev: str) -> dict[str, Any]:
+    """The stored record of ``entry``: record ``seq`` of ``writer``'s chain, after the one hashed ``prev``."""
+    record: dict[str, Any] = asdict(entry)
+    for name in ("keys", "subjects", "fields"):
+        record[name] = list(record[name])
+    record.update(time=time, writer=writer, seq=seq, prev=prev)
+    record["hash"] = record_hash(record)
+    return record
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first record that does not continue its writer's chain, and why."""
+
+    reason: str
+    """``hash mismatch``, ``prev mismatch``, ``seq gap``, ``unparsable record`` or ``key mismatch``."""
+    detail: str
+    partition: int
+    offset: int
+    writer: str | None = None
+    seq: int | None = None
+
+    def describe(self) -> str:
+        """One line naming the record and the reason."""
+        who = f"writer {self.writer!r} seq {self.seq}" if self.writer is not None else "a record"
+        return f"{who} at partition {self.partition} offset {self.offset}: {self.reason}: {self.detail}"
+
+
+@dataclass
+class WriterState:
+    """What a verifier knows of one writer's chain so far."""
+
+    records: int = 0
+    seq: int = 0
+    hash: str = GENESIS
+    partition: int = -1
+    offset: int = -1
+
+
+@dataclass
+class ChainVerifier:
+    """Checks records, fed in log order, against every writer's chain; keeps the first broken link."""
+
+    writers: dict[str, WriterState] = field(default_factory=dict)
+    records: int = 0
+    broken: BrokenLink | None = None
+
+    def feed(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> BrokenLink | None:
+        """Check one stored record; the broken link when this record breaks a chain (None when it fits).
+
+        After the first broken link, later records are not checked (the same link is returned).
+        """
+        if self.broken is not None:
+            return self.broken
+        self.records += 1
+        found = check_link(self.writers, key, value, partition, offset)
+        if isinstance(found, BrokenLink):
+            self.broken = found
+            return found
+        return None
+
+
+def check_link(
+    writers: dict[str, WriterState], key: bytes | None, value: bytes | None, partition: int, offset: int
+) -> BrokenLink | None:
+    """Check one record against ``writers`` (updated when it fits); the broken link otherwise."""
+    try:
+        record = parse_record(value)
+    except ValueError as exc:
+        return BrokenLink("unparsable record", str(exc), partition, offset)
+    writer, seq = record["writer"], record["seq"]
+    if key is not None and key != writer.encode():
+        return BrokenLink(
+            "key mismatch", f"Kafka key {key!r} is not the writer id", partition, offset, writer, seq
+        )
+    recomputed = record_hash(record)
+    if recomputed != record["hash"]:
+        return BrokenLink(
+            "hash mismatch",
+            f"stored {record['hash']}, recomputed {recomputed} (a member was changed)",
+            partition,
+            offset,
+            writer,
+            seq,
+        )
+    state = writers.setdefault(writer, WriterState())
+    if seq != state.seq + 1:
+        where = f" (previous at partition {state.partition} offset {state.offset})" if state.seq else ""
+        return BrokenLink(
+            "seq gap",
+            f"expected seq {state.seq + 1}, found {seq}{where} (a record was removed or moved)",
+            partition,
+            offset,
+            writer,
+            seq,
+        )
+    if record["prev"] != state.hash:
+        return BrokenLink(
+            "prev mismatch",
+            f"prev is {record['prev']}, the previous record's hash is {state.hash}",
+            partition,
+            offset,
+            writer,
+            seq,
+        )
+    state.records += 1
+    state.seq, state.hash, state.partition, state.offset = seq, record["hash"], partition, offset
+    return None
+
+
+def parse_record(value: bytes | None) -> dict[str, Any]:
+    """A stored record as a dict with the chain members checked for type; ValueError saying what is wrong."""
+    if value is None:
+        raise ValueError("the record has no value")
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    missing = [name for name in (*ENTRY_MEMBERS, *CHAIN_MEMBERS, "hash") if name not in record]
+    if missing:
+        raise ValueError(f"missing members: {', '.join(missing)}")
+    if not isinstance(record["writer"], str) or not record["writer"]:
+        raise ValueError("writer is not a non-empty text")
+    if not isinstance(record["seq"], int) or isinstance(record["seq"], bool) or record["seq"] < 1:
+        raise ValueError("seq is not a positive integer")
+    for name in ("prev", "hash"):
+        text = record[name]
+        if not isinstance(text, str) or len(text) != HASH_LENGTH or text.strip("0123456789abcdef"):
+            raise ValueError(f"{name} is not 64 lowercase hex digits")
+    return record
