@@ -14,6 +14,7 @@ from bus.logging import configure_logging
 from bus.settings import load_settings
 from govbus.cli import (
     agreement,
+    audit,
     bench,
     consume,
     demo,
@@ -38,6 +39,7 @@ COMMAND_GROUPS = (
     gateway,
     org,
     agreement,
+    audit,
     consume,
     readmodel,
     lag,
