@@ -555,3 +555,15 @@ def test_an_unavailable_audit_refuses_the_subscription_and_ends_a_running_feed(s
         wait_for(lambda: served.feeds.live() == 0, 10, "the feed consumer to close")
     finally:
         client.close()
+
+
+def test_the_latency_bench_measures_a_running_feed(served: Feeds) -> None:
+    """bench.feed.feed_latency at 1,000 events/s for 3 s receives every event, p99 within a second."""
+    from bench.feed import feed_latency
+
+    result = feed_latency(
+        served.base, served.credentials[WELFARE], PURPOSE, served.publisher, rate=1000, duration_s=3
+    )
+    print(f"feed latency: p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, max {result.max_ms:.1f} ms")
+    assert result.received == result.published >= 2500
+    assert result.meets_target, result
