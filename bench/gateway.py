@@ -10,6 +10,10 @@ machine over loopback, for a bounded time (a warm-up, then the measured run), wi
   :data:`REGISTRY_ROUNDS` alternating rounds (the best of each kind reported), with
   ``Authorization: Bearer KEY:SECRET`` (an ``integration`` credential), next to the same route without
   authentication; ``auth cost = 1 - authenticated / unauthenticated`` req/s.
+- **reads by key**: ``GET /v1/residents/{id}`` over a thousand stored residents with a ``ministry``
+  credential and its ``Purpose``: guarded (agreement check, catalog masking, audit record written before
+  the answer) next to the same route with the guard switched off (``RecordsApi.guarded``), alternating
+  rounds, the best of each kind.
 - **publish API**: ``POST /v1/events`` with one event per request and with 100 per request (an ``agency``
   credential of the event type's agency), next to the publisher SDK (:class:`producers.publisher.Publisher`)
   publishing the same payloads straight to Kafka from this process, events/s until acknowledged.
@@ -91,7 +95,32 @@ DISTINCT_SINGLE = 1000
 DISTINCT_BATCHES = 40
 SDK_CLOCK_EVERY = 1000
 MARKER = "GOVBUS-WRK "
-TARGETS = {"registry_req_per_s": 5000.0, "batch_events_per_s": 30000.0, "auth_cost": 0.15}
+TARGETS = {
+    "registry_req_per_s": 5000.0,
+    "batch_events_per_s": 30000.0,
+    "auth_cost": 0.15,
+    "guarded_reads_req_per_s": 3000.0,
+    "guarded_vs_unguarded": 0.70,
+}
+READ_MINISTRY = "bench-ministry"
+READ_PURPOSE = "bench-eligibility"
+READ_RESIDENTS = 1000
+READ_ROUNDS = 2
+READ_AGREEMENTS = {
+    "format": "govbus-agreements/1",
+    "agreements": [
+        {
+            "id": "bench-residents",
+            "organisation": READ_MINISTRY,
+            "model": "residents",
+            "fields": ["name", "address"],
+            "purposes": [{"name": READ_PURPOSE, "legal_basis": "the benchmark's own agreement"}],
+            "valid_from": "2000-01-01",
+            "valid_until": "2999-12-31",
+        }
+    ],
+}
+"""The agreement the guarded reads are made under: names and addresses in clear, the rest masked."""
 """What the gateway should reach on the development machine; printed next to the figures, never asserted."""
 Progress = Callable[[str], None]
 
@@ -159,6 +188,15 @@ class Report:
     publish_batch: Measurement
     sdk: SdkMeasurement
     extra: dict[str, Any] = field(default_factory=dict)
+    reads_guarded: Measurement | None = None
+    reads_open: Measurement | None = None
+
+    @property
+    def guarded_share(self) -> float:
+        """Guarded reads' throughput as a share of the same reads unguarded (0 when not measured)."""
+        if self.reads_guarded is None or self.reads_open is None:
+            return 0.0
+        return self.reads_guarded.req_per_s / self.reads_open.req_per_s
 
     @property
     def auth_cost(self) -> float:
@@ -341,6 +379,7 @@ class Identities:
 
     reader: str
     publisher: str
+    ministry: str
 
 
 def create_identities(home: Path, agency: str) -> Identities:
@@ -350,11 +389,13 @@ def create_identities(home: Path, agency: str) -> Identities:
 
     reader, reader_text = new_credential(INTEGRATION, Role.INTEGRATION)
     publisher, publisher_text = new_credential(agency, Role.AGENCY)
+    ministry, ministry_text = new_credential(READ_MINISTRY, Role.MINISTRY)
     with IdentityFile(home / FILE_NAME).changing() as credentials:
-        credentials.extend([reader, publisher])
+        credentials.extend([reader, publisher, ministry])
     # As `govbus up` leaves them: whatever in the gateway acts as a client finds its credential here.
     write_dev_credentials(home, {INTEGRATION: reader_text, agency: publisher_text})
-    return Identities(reader=reader_text, publisher=publisher_text)
+    (home / "agreements.json").write_text(json.dumps(READ_AGREEMENTS), encoding="utf-8")
+    return Identities(reader=reader_text, publisher=publisher_text, ministry=ministry_text)
 
 
 @dataclass(frozen=True)
@@ -435,6 +476,7 @@ class GatewayBench:
             registry_open, registry_auth = self._registry(
                 http, base, folder, schema_ids, identities.reader, switch
             )
+            reads_open, reads_guarded = self._reads(http, base, folder, app, identities.ministry)
             single, batch = self._publish(http, base, folder, identities.publisher, gateway_prefix)
             sdk = self._sdk(registry)
         return Report(
@@ -448,6 +490,8 @@ class GatewayBench:
             publish_batch=batch,
             sdk=sdk,
             extra={"schema_ids": len(schema_ids)},
+            reads_guarded=reads_guarded,
+            reads_open=reads_open,
         )
 
     def _check_switch(self, http: httpx.Client, switch: AuthSwitch, schema_id: int, reader: str) -> None:
@@ -536,6 +580,42 @@ class GatewayBench:
                 )
             )
         return max(opened, key=lambda m: m.req_per_s), max(authed, key=lambda m: m.req_per_s)
+
+    def _reads(
+        self, http: httpx.Client, base: str, folder: Path, app: FastAPI, ministry: str
+    ) -> tuple[Measurement, Measurement]:
+        """``GET /v1/residents/{id}`` over :data:`READ_RESIDENTS` stored residents, with the agreement
+        check, masking and audit, and the same route with them switched off (``RecordsApi.guarded``);
+        alternating rounds, the best of each kind."""
+        records = app.state.records
+        resident_ids = seed_residents(records.store, READ_RESIDENTS)
+        requests = [Request(f"/v1/residents/{r}") for r in resident_ids]
+        headers = {"Authorization": f"Bearer {ministry}", "Purpose": READ_PURPOSE}
+
+        def masked(answer: httpx.Response) -> None:
+            if not answer.json()["data"]["registration_number"].endswith("******"):
+                raise BenchError(f"a guarded read answered an unmasked record: {answer.text[:300]}")
+
+        def clear(answer: httpx.Response) -> None:
+            if answer.json()["data"]["registration_number"].endswith("******"):
+                raise BenchError("the unguarded baseline answered a masked record: the switch did not work")
+
+        guarded: list[Measurement] = []
+        opened: list[Measurement] = []
+        for _ in range(READ_ROUNDS):
+            records.guarded = False
+            try:
+                opened.append(
+                    self._measure(
+                        http, base, folder, "reads by key, unguarded", "GET", headers, requests, clear
+                    )
+                )
+            finally:
+                records.guarded = True
+            guarded.append(
+                self._measure(http, base, folder, "reads by key, guarded", "GET", headers, requests, masked)
+            )
+        return max(opened, key=lambda m: m.req_per_s), max(guarded, key=lambda m: m.req_per_s)
 
     def _events(self) -> Iterator[dict[str, Any]]:
         for payload in itertools.cycle(self.payloads):
@@ -641,6 +721,44 @@ class GatewayBench:
         if self._topics:
             AdminClient(self.connection.admin()).delete_topics(self._topics, operation_timeout=30)
             self._topics = []
+
+
+def seed_residents(store: Any, count: int) -> list[str]:
+    """Store ``count`` synthetic residents in the gateway's read-model store; their ids."""
+    from consumers.projections.localgov import RESIDENTS  # noqa: PLC0415
+
+    rows = []
+    for n in range(count):
+        resident_id = f"R9{n:011d}"
+        row = {
+            "resident_id": resident_id,
+            "registration_number": f"{900101 + n % 28:06d}-{1 + n % 2}{n:06d}",
+            "name": "홍길동",
+            "birth_date": "1990-01-01",
+            "sex": "MALE",
+            "nationality": "KR",
+            "status": "ACTIVE",
+            "sido": "서울특별시",
+            "sigungu": "종로구",
+            "road_address": f"세종대로 {n % 300 + 1}",
+            "detail": None,
+            "postal_code": "03154",
+            "admin_code": "1111010100",
+            "registered_on": "2020-01-01",
+            "moved_on": None,
+            "died_on": None,
+            "source_agency": "localgov",
+            "event_id": f"bench-{n}",
+            "event_topic": "localgov.resident",
+            "event_partition": 0,
+            "event_offset": n,
+            "event_time": "2026-01-01T00:00:00Z",
+        }
+        rows.append((RESIDENTS, (resident_id,), row))
+    store.migrate([RESIDENTS])
+    with store.transaction() as tx:
+        store.write(tx, rows)
+    return [key[0] for _, key, _ in rows]
 
 
 def require_wrk() -> str:

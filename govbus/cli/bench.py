@@ -388,6 +388,19 @@ def _print_gateway(report: Any) -> None:
             f"{measured.p99_ms:>7.2f} {vs_sdk:>7}  {note}".rstrip()
         )
     print(f"{'SDK Publisher.publish':<28} {'-':>9} {sdk:>10,.0f} {'-':>7} {'-':>7} {'100%':>7}  baseline")
+    if report.reads_guarded is not None and report.reads_open is not None:
+        for measured, note in (
+            (report.reads_open, "baseline"),
+            (report.reads_guarded, f"target >= {TARGETS['guarded_reads_req_per_s']:,.0f} req/s"),
+        ):
+            print(
+                f"{measured.name:<28} {measured.req_per_s:>9,.0f} {'-':>10} {measured.p50_ms:>7.2f} "
+                f"{measured.p99_ms:>7.2f} {'':>7}  {note}"
+            )
+        print(
+            f"\nguarded reads run at {report.guarded_share:.0%} of unguarded "
+            f"(target >= {TARGETS['guarded_vs_unguarded']:.0%})"
+        )
     print(
         f"\nauthentication costs {report.auth_cost:.1%} of registry throughput "
         f"(target <= {TARGETS['auth_cost']:.0%})"
@@ -417,6 +430,10 @@ def _gateway_summary(report: Any, settings: Settings) -> dict[str, Any]:
         "publish_single": report.publish_single,
         "publish_batch": report.publish_batch,
     }
+    if report.reads_guarded is not None and report.reads_open is not None:
+        measured["reads_guarded"] = report.reads_guarded
+        measured["reads_unguarded"] = report.reads_open
+        summary["guarded_vs_unguarded"] = round(report.guarded_share, 4)
     for name, result in measured.items():
         summary[f"{name}_req_per_s"] = round(result.req_per_s, 1)
         if result.events_per_request:
