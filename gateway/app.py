@@ -14,6 +14,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from consumers.stores import Store
+from gateway.audit.api import audit_router
+from gateway.audit.entry import AuditLog, Managed
+from gateway.audit.trail import AuditTrail
 from gateway.auth import Authentication, document_security
 from gateway.docs import install_docs
 from gateway.health import health_router
@@ -31,21 +34,33 @@ def create_app(
     identities: Identities,
     publishing: Publishing | None = None,
     records: RecordsApi | None = None,
+    *,
+    audit: AuditLog | None = None,
+    trail: AuditTrail | None = None,
 ) -> FastAPI:
     """Build the app; the registry reads its log when the app starts, not here.
 
     Without ``publishing`` (an app without Kafka, as unit tests build it) there is no publish API;
     without ``records`` no query API (``app.state.records`` holds it, for the benchmark's baseline).
+    ``audit`` records publishes and registry writes (and is what ``records`` should record into); with
+    ``trail`` too there is the subject view ``/v1/audit/subjects/{id}``. Without ``audit`` nothing is
+    audited (unit tests' apps); :func:`govbus.bootstrap.build_gateway` always passes both. A ``Managed``
+    audit log or trail is started with the app (before the registry) and closed after the publish API.
     """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        managed = [part for part in (audit, trail) if isinstance(part, Managed)]
+        for part in managed:
+            part.start()
         registry.start()
         try:
             yield
         finally:
             if publishing is not None:
                 publishing.close()
+            for part in reversed(managed):
+                part.close()
             registry.close()
             store.close()
 
@@ -57,14 +72,17 @@ def create_app(
     # registry's schemas by id.
     app.add_middleware(SchemaByIdFastPath, registry=registry)
     if publishing is not None:
-        app.add_middleware(PublishFastPath, publishing=publishing)
+        app.add_middleware(PublishFastPath, publishing=publishing, audit=audit)
     app.add_middleware(Authentication, identities=identities)
     if publishing is not None:  # first: the busiest route is matched before the registry's many
-        app.include_router(publish_router(publishing))
-    app.include_router(registry_router(registry), prefix="/registry")
+        app.include_router(publish_router(publishing, audit))
+    app.include_router(registry_router(registry, audit), prefix="/registry")
     if records is not None:
         app.state.records = records
         app.include_router(records_router(records))
+
+    if audit is not None and trail is not None:
+        app.include_router(audit_router(trail, audit))
 
     app.include_router(health_router(registry, store))
     document_security(app)

@@ -1,6 +1,7 @@
 """Organisations and their credentials: who may call the gateway, in which role.
 
-An organisation (an agency, a ministry, the integration team, an auditor) holds one or more credentials.
+An organisation (an agency, a ministry, the integration team, an auditor, or a resident, whose
+organisation name is their resident id) holds one or more credentials.
 A credential is a key and a secret, shown to its owner once as ``KEY:SECRET``; only the key and an
 scrypt hash of the secret are kept, in the identities file (``GOVBUS_HOME/identities.json``)::
 
@@ -52,6 +53,8 @@ MAX_REMEMBERED = 10_000
 """Authorization headers remembered at most (the memory starts over beyond that)."""
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 KEY = re.compile(r"gbk_[0-9a-f]{16}")
+RESIDENT_ID = re.compile(r"R[0-9]{12}")
+"""A resident id: the organisation name of a ``resident`` credential (bound to that one resident)."""
 
 
 class Role(StrEnum):
@@ -65,6 +68,8 @@ class Role(StrEnum):
     """Registers and evolves schemas, sets registry config and mode."""
     AUDITOR = "auditor"
     """Reads the audit trail; reads schemas."""
+    RESIDENT = "resident"
+    """One resident (the organisation name is the resident id): reads their own audit trail."""
 
 
 @dataclass(frozen=True)

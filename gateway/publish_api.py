@@ -17,11 +17,24 @@ all-or-nothing:
 ``Idempotency-Key`` (:mod:`gateway.idempotency`): a repeated request returns the first answer and
 publishes nothing new. With a key, an event without an ``id`` gets one derived from the agency, the key
 and its position, so a retry after an unknown outcome writes the same ids.
+
+Audit (:mod:`gateway.audit`): each publish request whose events were checked gets one audit record
+(action ``publish``; ``model`` the topics; ``keys`` the event ids, the first :data:`AUDIT_MAX_KEYS`, the
+detail saying how many there were beyond; ``subjects`` the events' keys that are resident ids; outcome
+``published``, ``refused`` for a 403 or 422, ``failed`` for a 503), written before the answer leaves.
+Kafka commits the events first and the audit record after, in the audit log's own transaction: when
+the events were committed but their audit record could not be written, the answer is **503 with
+``outcome: "published"`` and the ids**: the events are in the log (consumers apply them), the request is
+not acknowledged as 202 because it is not audited. Publishing them again makes copies that consumers drop
+by event id; a retry with the same ``Idempotency-Key`` writes the same ids and is audited. When a refused
+or failed request cannot be audited, its own error answer stands (nothing was published). A replayed
+answer (same ``Idempotency-Key``) publishes nothing and is not audited again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import uuid
@@ -37,10 +50,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import GovbusError, PublishError, SchemaNotFoundError, SerializationError
+from gateway.audit.entry import AuditEntry, AuditLog, AuditUnavailable
 from gateway.auth import require
 from gateway.bodies import read_body
 from gateway.idempotency import IdempotencyKeys, fingerprint
-from gateway.identities import Identity, Role
+from gateway.identities import RESIDENT_ID, Identity, Role
 from gateway.problems import Problem, documented_errors, problem_response
 from producers.atomic import SEND_TIMEOUT_S, AtomicSender, OutcomeUnknownError, give_up
 from producers.publisher import PreparedEvent, Publisher
@@ -53,6 +67,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 EVENT_ID = r"^[\x21-\x7e]{1,128}$"
 ID_NAMESPACE = uuid.UUID("9b0c8f1e-5c2a-4d0e-9a51-6f1d3c2b7a10")
+AUDIT_MAX_KEYS = 1000
+"""Event ids (and resident ids) one publish's audit record keeps at most."""
 
 
 class EventIn(BaseModel):
@@ -174,8 +190,8 @@ class Publishing:
             publisher.close(timeout_s=0)
 
 
-def publish_router(publishing: Publishing) -> APIRouter:
-    """The publish route."""
+def publish_router(publishing: Publishing, audit: AuditLog | None = None) -> APIRouter:
+    """The publish route; each request is recorded in ``audit`` when given."""
     router = APIRouter(prefix="/v1/events", tags=["publish"])
     agency = require(Role.AGENCY)
 
@@ -192,7 +208,8 @@ def publish_router(publishing: Publishing) -> APIRouter:
                 413: "the body is larger than 4 MiB",
                 415: "the body is not JSON",
                 422: "the body or an event does not fit (the problem names the item and why)",
-                503: "Kafka did not commit the batch (nothing published, or outcome unknown)",
+                503: "Kafka did not commit the batch (nothing published, or outcome unknown), or the "
+                'events were published (outcome "published", with their ids) but could not be audited',
             }
         ),
     )
@@ -205,13 +222,17 @@ def publish_router(publishing: Publishing) -> APIRouter:
         ),
     ) -> Response:
         """Publish one event or a batch of the caller's agency; 202 with the ids once Kafka committed."""
-        return await publish_answer(publishing, request, caller, idempotency_key)
+        return await publish_answer(publishing, request, caller, idempotency_key, audit)
 
     return router
 
 
 async def publish_answer(
-    publishing: Publishing, request: Request, caller: Identity, idempotency_key: str | None
+    publishing: Publishing,
+    request: Request,
+    caller: Identity,
+    idempotency_key: str | None,
+    audit: AuditLog | None = None,
 ) -> Response:
     """The answer to one publish request of ``caller`` (an agency); raises Problem for an error answer."""
     raw = await read_body(request, MAX_BODY_BYTES)
@@ -220,12 +241,12 @@ async def publish_answer(
     events = _parse(raw)
     agency_name = caller.organisation
     if idempotency_key is None:
-        return _accepted(await _publish(publishing, agency_name, events, None))
+        return _accepted(await _publish(publishing, caller, events, None, audit))
     claimed = await run_in_threadpool(publishing.keys.claim, agency_name, idempotency_key, fingerprint(raw))
     if claimed is not None:
         return _replay(claimed.fingerprint == fingerprint(raw), claimed.answer)
     try:
-        answer = await _publish(publishing, agency_name, events, idempotency_key)
+        answer = await _publish(publishing, caller, events, idempotency_key, audit)
     except BaseException:
         await run_in_threadpool(publishing.keys.release, agency_name, idempotency_key)
         raise
@@ -246,9 +267,10 @@ class PublishFastPath:
 
     PATH = "/v1/events"
 
-    def __init__(self, app: ASGIApp, publishing: Publishing) -> None:
+    def __init__(self, app: ASGIApp, publishing: Publishing, audit: AuditLog | None = None) -> None:
         self.app = app
         self.publishing = publishing
+        self.audit = audit
         self._agency = require(Role.AGENCY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -260,7 +282,7 @@ class PublishFastPath:
         try:
             caller = await self._agency(request)
             key = request.headers.get("idempotency-key")
-            response = await publish_answer(self.publishing, request, caller, key)
+            response = await publish_answer(self.publishing, request, caller, key, self.audit)
         except Problem as problem:
             response = problem_response(
                 problem.status, problem.title, problem.detail, self.PATH, problem.headers, **problem.extra
@@ -315,19 +337,85 @@ def _reasons(exc: ValidationError, batch: bool) -> str:
 
 
 async def _publish(
-    publishing: Publishing, agency: str, events: list[EventIn], idempotency_key: str | None
+    publishing: Publishing,
+    caller: Identity,
+    events: list[EventIn],
+    idempotency_key: str | None,
+    audit: AuditLog | None,
 ) -> dict[str, Any]:
+    """Publish ``events`` (:func:`_publish_events`) and record the request in ``audit`` before answering."""
+    if audit is None:
+        return {
+            "ids": [
+                event.event_id for event in await _publish_events(publishing, caller, events, idempotency_key)
+            ]
+        }
+    prepared: list[PreparedEvent] = []
+    try:
+        prepared = await _publish_events(publishing, caller, events, idempotency_key, prepared)
+    except Problem as problem:
+        outcome = "failed" if problem.status >= 500 else "refused"
+        with contextlib.suppress(AuditUnavailable):  # the error answer stands: nothing was published
+            await audit.record(_publish_entry(caller, prepared, outcome, problem.detail))
+        raise
+    ids = [event.event_id for event in prepared]
+    try:
+        await audit.record(_publish_entry(caller, prepared, "published"))
+    except AuditUnavailable as exc:
+        raise Problem(
+            503,
+            "Service unavailable",
+            f"the events were published (their ids are in 'ids') but the publish could not be audited: "
+            f"{exc}; publishing them again makes copies, which consumers drop by event id",
+            outcome="published",
+            ids=ids,
+        ) from exc
+    return {"ids": ids}
+
+
+def _publish_entry(
+    caller: Identity, prepared: list[PreparedEvent], outcome: str, detail: str | None = None
+) -> AuditEntry:
+    """The audit record of one publish request: its topics, event ids and resident ids (capped)."""
+    if len(prepared) > AUDIT_MAX_KEYS:
+        kept = f"{len(prepared)} events, the first {AUDIT_MAX_KEYS} ids kept"
+        detail = f"{detail}; {kept}" if detail else kept
+    subjects = dict.fromkeys(e.key for e in prepared if len(e.key) == 13 and RESIDENT_ID.fullmatch(e.key))
+    return AuditEntry(
+        action="publish",
+        organisation=caller.organisation,
+        role=caller.role.value,
+        credential=caller.key,
+        model=",".join(sorted({e.topic for e in prepared})) or None,
+        keys=tuple(e.event_id for e in prepared[:AUDIT_MAX_KEYS]),
+        subjects=tuple(subjects)[:AUDIT_MAX_KEYS],
+        outcome=outcome,
+        detail=detail[:1000] if detail else None,
+    )
+
+
+async def _publish_events(
+    publishing: Publishing,
+    caller: Identity,
+    events: list[EventIn],
+    idempotency_key: str | None,
+    prepared_out: list[PreparedEvent] | None = None,
+) -> list[PreparedEvent]:
     """Prepare ``events`` and wait for their commit on the event loop, not in a worker thread.
 
     Checking and encoding is pure computation (about 6 µs an event) once the types' topics and schema ids
     are known: under the GIL a worker thread would add handoffs, not parallelism (a thread per step cost
     a fifth of the publish API's throughput). The first use of a type may ask Kafka for its topic, so it
     goes to a worker thread. The commit is awaited as a future the sender thread completes.
+    ``prepared_out``, when given, receives the prepared events before they are sent (for the audit).
     """
+    agency = caller.organisation
     if publishing.warm(agency, events):
         prepared = _prepare_all(publishing, agency, events, idempotency_key)
     else:
         prepared = await run_in_threadpool(_prepare_all, publishing, agency, events, idempotency_key)
+    if prepared_out is not None:
+        prepared_out.extend(prepared)
     try:
         await _committed(publishing.submit(prepared))
     except OutcomeUnknownError as exc:
@@ -339,7 +427,7 @@ async def _publish(
         ) from exc
     except PublishError as exc:
         raise Problem(503, "Service unavailable", str(exc), outcome="not published") from exc
-    return {"ids": [event.event_id for event in prepared]}
+    return prepared
 
 
 async def _committed(outcome: Future[None]) -> None:

@@ -12,23 +12,36 @@ cross-site ``text/plain`` form cannot register a schema. A body is parsed strict
 (:mod:`schemas.registry.strict_json`: UTF-8, no ``NaN``, no lone surrogates, bounded nesting and
 numbers) and may hold at most :data:`MAX_BODY_BYTES`; anything else answers 422 (413 when too large)
 with the reason, before the registry is asked.
+
+Every write (registering a schema, deleting a version or a subject, setting or deleting a compatibility
+level or a mode) is audited when the router has an audit log (:mod:`gateway.audit`): one record, action
+``registry-write``, ``model`` the subject (None for the global config or mode), ``detail`` the method and
+path, outcome ``registered``, ``deleted`` or ``changed`` (``refused`` for a 4xx, ``failed`` for a 5xx),
+written before the answer leaves. When a change was made but its record cannot be written, the answer is
+503 with code 50001 saying so (the change stands); when a refused or failed write cannot be audited, its
+own error answer stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bus.errors import RegistryError
+from gateway.audit.entry import AuditEntry, AuditLog, AuditUnavailable
 from gateway.auth import require
 from gateway.bodies import read_body
-from gateway.identities import Role
-from gateway.problems import documented_errors
+from gateway.identities import Identity, Role
+from gateway.problems import Problem, documented_errors
 from schemas.registry import strict_json
 from schemas.registry.service import SchemaRegistry, not_found, parse_int, unprocessable
 from schemas.registry.state import COMPATIBILITY_LEVELS, MODES, StoredSchema
@@ -193,26 +206,17 @@ async def _schema(registry: SchemaRegistry, schema_id: int) -> StoredSchema:
     return stored
 
 
-def registry_router(registry: SchemaRegistry) -> APIRouter:
+def registry_router(registry: SchemaRegistry, audit: AuditLog | None = None) -> APIRouter:
     """The registry's routes (mounted under ``/registry``); most specific paths first.
 
     Every organisation may read; only the integration role writes (registers, deletes, sets config
-    and mode): 403 otherwise.
+    and mode): 403 otherwise. Writes are recorded in ``audit`` when given.
     """
     router = APIRouter(tags=["schema registry"], responses=REGISTRY_ERRORS)
     # Authentication is the gateway's (gateway.auth.Authentication): reads need nothing more.
     writer = [Depends(require(Role.INTEGRATION))]
 
-    def route(
-        method: str, path: str, write: bool = False, body: dict[str, Any] | None = None
-    ) -> Callable[[Endpoint], Endpoint]:
-        return router.api_route(
-            path,
-            methods=[method],
-            dependencies=writer if write else None,
-            response_class=RegistryJSONResponse,
-            openapi_extra=_request_body(body) if body else None,
-        )
+    route = _route_adder(router, writer, _audited_route(audit) if audit is not None else None)
 
     @route("GET", "/")
     async def root() -> Response:
@@ -361,6 +365,94 @@ def registry_router(registry: SchemaRegistry) -> APIRouter:
         raise RegistryError("HTTP 404 Not Found", 404, 404)
 
     return router
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _route_adder(
+    router: APIRouter, writer: list[Any], audited: type[APIRoute] | None
+) -> Callable[..., Callable[[Endpoint], Endpoint]]:
+    """``route(method, path, write=False, body=None)``: a decorator adding a registry route (writes need
+    the integration role and are audited when ``audited`` is given)."""
+
+    def route(
+        method: str, path: str, write: bool = False, body: dict[str, Any] | None = None
+    ) -> Callable[[Endpoint], Endpoint]:
+        def add(endpoint: Endpoint) -> Endpoint:
+            router.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                dependencies=writer if write else None,
+                response_class=RegistryJSONResponse,
+                openapi_extra=_request_body(body) if body else None,
+                route_class_override=audited if write else None,
+            )
+            return endpoint
+
+        return add
+
+    return route
+
+
+def _audited_route(audit: AuditLog) -> type[APIRoute]:
+    """A route class whose requests are recorded in ``audit`` (one record each) before the answer leaves."""
+
+    class AuditedRoute(APIRoute):
+        def get_route_handler(self) -> Handler:
+            handler = super().get_route_handler()
+
+            async def audited(request: Request) -> Response:
+                try:
+                    response = await handler(request)
+                except Exception as exc:
+                    status = _status_of(exc)
+                    outcome = "failed" if status >= 500 else "refused"
+                    with contextlib.suppress(AuditUnavailable):  # the error answer stands
+                        await audit.record(_registry_entry(request, outcome, f"{status}: {exc}"))
+                    raise
+                try:
+                    await audit.record(_registry_entry(request, _done(request.method)))
+                except AuditUnavailable as exc:
+                    raise RegistryError(
+                        f"the change was made but could not be audited: {exc}", 503, 50001
+                    ) from exc
+                return response
+
+            return audited
+
+    return AuditedRoute
+
+
+def _done(method: str) -> str:
+    return {"POST": "registered", "DELETE": "deleted"}.get(method, "changed")
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, (RegistryError, Problem)):
+        return exc.status
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, RequestValidationError):
+        return 422
+    return 500
+
+
+def _registry_entry(request: Request, outcome: str, reason: str | None = None) -> AuditEntry:
+    identity = getattr(request.state, "identity", None)
+    who = identity if isinstance(identity, Identity) else Identity("unknown", Role.INTEGRATION, "")
+    subject = request.path_params.get("subject")
+    what = f"{request.method} {request.url.path}"
+    return AuditEntry(
+        action="registry-write",
+        organisation=who.organisation,
+        role=who.role.value,
+        credential=who.key,
+        model=subject if isinstance(subject, str) else None,
+        outcome=outcome,
+        detail=f"{what}: {reason}"[:1000] if reason else what,
+    )
 
 
 def _field(body: Any, name: str) -> Any:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from gateway.audit.entry import AuditLog
+    from gateway.audit.trail import AuditTrail
+    from gateway.audit.writer import KafkaAuditLog
     from gateway.publish_api import Publishing
     from gateway.records_api import RecordsApi
 
@@ -146,15 +148,42 @@ def build_registry(settings: Settings, topic: str | None = None) -> SchemaRegist
 
 def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) -> FastAPI:
     """The gateway app with its registry, read-model store and the identities of ``GOVBUS_HOME``; the
-    registry starts with the app."""
+    registry, the audit log and the audit trail start with the app. A gateway built here always audits."""
     from gateway.app import create_app  # noqa: PLC0415 - the web stack loads only where a gateway is built
     from gateway.identities import FILE_NAME, Identities  # noqa: PLC0415 - as above
 
     identities = Identities(settings.home / FILE_NAME)
     registry = registry or build_registry(settings)
     store = build_store(settings)
-    records = build_records(settings, store)
-    return create_app(registry, store, identities, build_publishing(settings, registry, store), records)
+    audit = build_audit_log(settings)
+    records = build_records(settings, store, audit)
+    publishing = build_publishing(settings, registry, store)
+    return create_app(
+        registry, store, identities, publishing, records, audit=audit, trail=build_audit_trail(settings)
+    )
+
+
+def build_audit_log(settings: Settings, topic: str | None = None) -> KafkaAuditLog:
+    """The gateway's audit log: its hash chain (writer id ``GOVBUS_AUDIT_WRITER``, default
+    ``gateway-<hostname>``) on ``{prefix}govbus.audit`` unless ``topic`` is given; started by the app."""
+    from gateway.audit.topic import audit_topic  # noqa: PLC0415 - web stack only where a gateway is built
+    from gateway.audit.writer import KafkaAuditLog  # noqa: PLC0415 - as above
+
+    return KafkaAuditLog(
+        build_connection(settings, "govbus-gateway-audit"),
+        topic or audit_topic(settings.topic_prefix),
+        settings.audit_writer,
+    )
+
+
+def build_audit_trail(settings: Settings, topic: str | None = None) -> AuditTrail:
+    """The audit topic indexed by resident id, for ``GET /v1/audit/subjects/{id}``; started by the app."""
+    from gateway.audit.topic import audit_topic  # noqa: PLC0415 - web stack only where a gateway is built
+    from gateway.audit.trail import AuditTrail  # noqa: PLC0415 - as above
+
+    return AuditTrail(
+        build_connection(settings, "govbus-gateway-audit-trail"), topic or audit_topic(settings.topic_prefix)
+    )
 
 
 def build_records(settings: Settings, store: Store, audit: AuditLog | None = None) -> RecordsApi:

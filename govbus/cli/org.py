@@ -2,7 +2,9 @@
 
 ``add NAME --role ROLE`` creates a credential and prints it once, as ``KEY:SECRET`` on its last line
 (only its hash is kept, in ``GOVBUS_HOME/identities.json``); an agency's NAME must be an agency of the
-catalog. An organisation keeps one role; adding again gives it another credential (for rotation).
+catalog, a resident's NAME is their resident id (``R`` and 12 digits: the credential reads only that
+resident's audit trail). An organisation keeps one role; adding again gives it another credential (for
+rotation).
 ``revoke NAME`` revokes all its credentials, ``--key KEY`` only one. A running gateway picks changes up
 within a second. ``credential NAME`` prints a development identity's ``KEY:SECRET`` (for curl).
 """
@@ -15,7 +17,7 @@ from typing import Any
 from bus.credentials import read_dev_credentials
 from bus.errors import ConfigurationError
 from bus.settings import Settings
-from gateway.identities import FILE_NAME, NAME, IdentityFile, Role, new_credential, revoke
+from gateway.identities import FILE_NAME, NAME, RESIDENT_ID, IdentityFile, Role, new_credential, revoke
 from govbus.cli.table import print_table
 from schemas.catalog import load_catalog
 
@@ -25,7 +27,11 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("org", help="manage the organisations that may call the gateway")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add an organisation or a new credential of one; prints KEY:SECRET")
-    add.add_argument("name", help="organisation name (an agency's is its catalog agency, e.g. localgov)")
+    add.add_argument(
+        "name",
+        help="organisation name (an agency's is its catalog agency, e.g. localgov; a resident's is their "
+        "resident id, e.g. R000000000001)",
+    )
     add.add_argument("--role", required=True, choices=[r.value for r in Role], help="what it may do")
     add.set_defaults(handler=run_add)
     revoke_parser = actions.add_parser("revoke", help="revoke an organisation's credentials")
@@ -43,7 +49,8 @@ def register(commands: Any) -> None:
 
 def run_add(args: argparse.Namespace, settings: Settings) -> int:
     """Create a credential for ``args.name`` and print it once."""
-    name, role = _name(args.name), Role(args.role)
+    role = Role(args.role)
+    name = _resident_id(args.name) if role is Role.RESIDENT else _name(args.name)
     if role is Role.AGENCY:
         agencies = sorted({kind.agency for kind in load_catalog()})
         if name not in agencies:
@@ -64,7 +71,7 @@ def run_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke the credentials of ``args.name`` (or just ``args.key``)."""
-    name = _name(args.name)
+    name = args.name if RESIDENT_ID.fullmatch(args.name) else _name(args.name)
     with _file(settings).changing() as credentials:
         revoked = revoke(credentials, name, args.key)
         if not revoked:
@@ -107,6 +114,15 @@ def _name(raw: str) -> str:
         raise ConfigurationError(
             f"organisation name {raw!a} is not valid: 1 to 63 of a-z, 0-9, '.', '_' and '-', "
             "starting with a letter or digit"
+        )
+    return raw
+
+
+def _resident_id(raw: str) -> str:
+    if not RESIDENT_ID.fullmatch(raw):
+        raise ConfigurationError(
+            f"a resident's organisation name is their resident id, R followed by 12 digits "
+            f"(e.g. R000000000001), not {raw!a}"
         )
     return raw
 
