@@ -209,7 +209,13 @@ def test_state_survives_a_restart(kafka_bootstrap: str, unique_name: str) -> Non
 
 
 def _settings(bootstrap: str, home: Path) -> Settings:
-    return Settings(kafka_bootstrap=bootstrap, readmodel_url=f"sqlite:///{home / 'rm.sqlite'}", home=home)
+    # Gateways running at once need their own audit writer ids (the second would fence the first).
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        readmodel_url=f"sqlite:///{home / 'rm.sqlite'}",
+        home=home,
+        audit_writer=f"gateway-test-{home.name}",
+    )
 
 
 @pytest.fixture
