@@ -23,7 +23,7 @@ from gateway.health import health_router
 from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
 from gateway.publish_api import PublishFastPath, Publishing, publish_router
-from gateway.records_api import RecordsApi, records_router
+from gateway.records_api import RecordsApi, RecordsFastPath, records_router
 from gateway.registry_api import SchemaByIdFastPath, install_registry_errors, registry_router
 from schemas.registry.service import SchemaRegistry
 
@@ -73,6 +73,8 @@ def create_app(
     app.add_middleware(SchemaByIdFastPath, registry=registry)
     if publishing is not None:
         app.add_middleware(PublishFastPath, publishing=publishing, audit=audit)
+    if records is not None:
+        app.add_middleware(RecordsFastPath, records=records)
     app.add_middleware(Authentication, identities=identities)
     if publishing is not None:  # first: the busiest route is matched before the registry's many
         app.include_router(publish_router(publishing, audit))
