@@ -47,6 +47,8 @@ FILE_NAME = "agreements.json"
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 MAX_LEGAL_BASIS = 512
+MAX_REMEMBERED = 10_000
+"""Grants :class:`Agreements` remembers at most (it starts over beyond that)."""
 CITIZEN_PROFILE = "citizen_profile"
 SHAREABLE_MODELS = frozenset(READ_MODELS) | {CITIZEN_PROFILE}
 """What an agreement may name: every read model, and the citizen profile joined across them."""
@@ -226,6 +228,8 @@ class Agreements:
         self, path: Path, models: frozenset[str] = SHAREABLE_MODELS, reload_check_s: float = RELOAD_CHECK_S
     ) -> None:
         none: list[Agreement] = []
+        self._version: list[Agreement] | None = None
+        self._granted: dict[tuple[str, str, str | None, date], Grant] = {}
         self._file = WatchedFile(
             path, lambda raw, origin: parse_agreements(raw, origin, models), none, reload_check_s
         )
@@ -240,5 +244,19 @@ class Agreements:
         return list(self._file.current())
 
     def decide(self, organisation: str, model: str, purpose: str | None, day: date) -> Grant:
-        """:func:`decide` over the agreements as they are now."""
-        return decide(self._file.current(), organisation, model, purpose, day)
+        """:func:`decide` over the agreements as they are now.
+
+        Grants are remembered per question for the life of one version of the file (a read asks the same
+        question thousands of times a second); refusals are decided afresh, with their reasons.
+        """
+        current = self._file.current()
+        if current is not self._version:
+            self._version, self._granted = current, {}
+        question = (organisation, model, purpose, day)
+        grant = self._granted.get(question)
+        if grant is None:
+            grant = decide(current, organisation, model, purpose, day)
+            if len(self._granted) >= MAX_REMEMBERED:
+                self._granted = {}
+            self._granted[question] = grant
+        return grant

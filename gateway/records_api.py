@@ -151,6 +151,18 @@ class RecordsApi:
         )
         return Problem(403, "Forbidden", reason)
 
+    async def lookup(self, contract: Contract, key: Key) -> Row | None:
+        """One row by key: on the event loop where the store says that is quick (SQLite), else in a
+        worker thread; 503 when the store fails."""
+        if not self.store.quick_lookups:
+            found: Row | None = await self.read(lambda: self.store.lookup(contract.table, key))
+            return found
+        try:
+            row: Row | None = self.store.lookup(contract.table, key)
+        except StoreError as exc:
+            raise Problem(503, "Service unavailable", f"the read-model store is unavailable: {exc}") from exc
+        return row
+
     async def read(self, query: Callable[[], Any]) -> Any:
         """Run a store query in a worker thread; 503 when the store fails."""
         try:
@@ -249,11 +261,10 @@ def _table_routes(router: APIRouter, api: RecordsApi, contract: Contract) -> Non
             subjects = (raw,) if key_subject else ()
             identity, grant, plan = await decide(request, "read", (raw,), subjects)
             key = (_parse(key_column, key_kind, raw),)
-            found: list[Row] = await api.read(lambda: _load(api.store, contract, key))
-            if not found:
+            row = await api.lookup(contract, key)
+            if row is None:
                 await api.record(entry(identity, grant, "read", (raw,), subjects, (), "not-found"))
                 raise Problem(404, "Not found", f"no {table.name} record with {key_column} {raw!r}")
-            row = found[0]
             await api.record(
                 entry(
                     identity, grant, "read", (raw,), tuple(plan.subjects_of(row)), plan.disclosed, "disclosed"
@@ -268,10 +279,10 @@ def _table_routes(router: APIRouter, api: RecordsApi, contract: Contract) -> Non
 
         async def unguarded(raw: str) -> Response:
             key = (_parse(key_column, key_kind, raw),)
-            found: list[Row] = await api.read(lambda: _load(api.store, contract, key))
-            if not found:
+            row = await api.lookup(contract, key)
+            if row is None:
                 raise Problem(404, "Not found", f"no {table.name} record with {key_column} {raw!r}")
-            return _answer({"data": api.disclosures.plan(table.name, None).apply(found[0])})
+            return _answer({"data": api.disclosures.plan(table.name, None).apply(row)})
 
         api.by_key[table.name] = get_one
         router.add_api_route(
@@ -527,11 +538,6 @@ def _cursor(raw: str | None, contract: Contract) -> Key | None:
     except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise Problem(400, "Bad request", "cursor is not a next_cursor this API gave") from exc
     return tuple(parts)
-
-
-def _load(store: Store, contract: Contract, key: Key) -> list[Row]:
-    with store.snapshot() as tx:
-        return store.rows(tx).load(contract.table, [key])
 
 
 def _page(

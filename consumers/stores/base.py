@@ -110,6 +110,15 @@ class Store(Protocol):
         """At most ``limit`` rows whose columns equal ``equal``, with keys after ``after``, in key order."""
         ...
 
+    def lookup(self, table: Table, key: Key) -> Row | None:
+        """The stored row of ``table`` with primary key ``key``, read in one statement (None if absent)."""
+        ...
+
+    @property
+    def quick_lookups(self) -> bool:
+        """Whether :meth:`lookup` is quick enough to call on an event loop (a local file, no network)."""
+        ...
+
     def positions(self, adapter: str, tx: Transaction | None = None) -> dict[tuple[str, int], int]:
         """The last applied offset per (topic, partition) of ``adapter``.
 

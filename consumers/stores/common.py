@@ -208,6 +208,17 @@ class SqlStore(ABC):
         query += sql.order_by_key(self.dialect, table) + f" LIMIT {int(limit)}"
         return [codec.decode(stored) for stored in tx.execute(query, tuple(params)).fetchall()]
 
+    def lookup(self, table: Table, key: Key) -> Row | None:
+        """The stored row with primary key ``key`` (None if absent), from a snapshot."""
+        with self.snapshot() as tx:
+            found = self.load(tx, table, [key], False)
+        return found[0] if found else None
+
+    @property
+    def quick_lookups(self) -> bool:
+        """Whether :meth:`lookup` may run on an event loop: not over a network (see SQLite's)."""
+        return False
+
     def load(self, tx: Transaction, table: Table, keys: Sequence[Key], shadow: bool) -> list[Row]:
         """The stored rows of ``table`` with these keys."""
         if not keys:

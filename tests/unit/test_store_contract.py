@@ -206,6 +206,14 @@ class StoreContract:
             with pytest.raises(StoreError):
                 store.page(tx, ENROLMENTS, {"nope": 1}, None, 10)
 
+    def test_lookup_reads_one_row_by_key_outside_any_snapshot(self, store: Store) -> None:
+        """lookup finds a stored row by its key (decoded), None for a missing key, in one statement."""
+        put_accounts(store, account("A", balance=Decimal("12.50"), note="n"))
+        found = store.lookup(ACCOUNTS, ("A",))
+        assert found is not None
+        assert (found["balance"], found["active"], found["note"]) == (Decimal("12.50"), True, "n")
+        assert store.lookup(ACCOUNTS, ("missing",)) is None
+
     # -- tables -----------------------------------------------------------------------------------
 
     def test_migrate_is_idempotent(self, store: Store) -> None:
