@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     audit_writer: str = Field(
         default="",
         description=(
-            "This gateway's audit writer id (its hash chain in the audit topic); empty = gateway-<hostname>. "
-            "Two gateways running at once must have distinct ids: the second fences the first."
+            "This gateway's audit writer id (its hash chain in the audit topic); empty = "
+            "gateway-<hostname>-<pid>. Two gateways running at once must have distinct ids "
+            "(one id would fork its chain)."
         ),
     )
     credentials: SecretStr = Field(

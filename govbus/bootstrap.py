@@ -165,7 +165,8 @@ def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) ->
 
 def build_audit_log(settings: Settings, topic: str | None = None) -> KafkaAuditLog:
     """The gateway's audit log: its hash chain (writer id ``GOVBUS_AUDIT_WRITER``, default
-    ``gateway-<hostname>``) on ``{prefix}govbus.audit`` unless ``topic`` is given; started by the app."""
+    ``gateway-<hostname>-<pid>``) on ``{prefix}govbus.audit`` unless ``topic`` is given; started by the
+    app."""
     from gateway.audit.topic import audit_topic  # noqa: PLC0415 - web stack only where a gateway is built
     from gateway.audit.writer import KafkaAuditLog  # noqa: PLC0415 - as above
 

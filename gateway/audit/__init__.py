@@ -4,7 +4,7 @@
   (:class:`AuditLog`, :class:`AuditUnavailable`);
 - :mod:`~gateway.audit.chain`: the stored form, its hash, and checking chains;
 - :mod:`~gateway.audit.topic`: the audit topic, creating and reading it;
-- :mod:`~gateway.audit.writer`: :class:`KafkaAuditLog`, the group-committing transactional writer;
+- :mod:`~gateway.audit.writer`: :class:`KafkaAuditLog`, the pipelined writer (blocks, gapless);
 - :mod:`~gateway.audit.trail`: :class:`AuditTrail`, the topic indexed by resident id;
 - :mod:`~gateway.audit.api`: ``GET /v1/audit/subjects/{resident_id}``.
 

@@ -23,7 +23,8 @@ copy kept elsewhere to catch those.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,8 +41,20 @@ HASH_LENGTH = 64
 
 def audit_time(moment: datetime | None = None) -> str:
     """``moment`` (now when None) as UTC ISO-8601 with milliseconds and a ``Z``."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    if moment is None:
+        now = time.time()
+        second = int(now)
+        prefix = _SECOND.get(second)
+        if prefix is None:
+            _SECOND.clear()
+            prefix = _SECOND[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        return f"{prefix}{int((now - second) * 1000):03d}Z"
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+_SECOND: dict[int, str] = {}
+"""The text of the current second (audit times are asked thousands of times a second)."""
 
 
 def canonical(members: dict[str, Any]) -> bytes:
@@ -56,7 +69,7 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def chained(entry: AuditEntry, time: str, writer: str, seq: int, prev: str) -> dict[str, Any]:
     """The stored record of ``entry``: record ``seq`` of ``writer``'s chain, after the one hashed ``prev``."""
-    record: dict[str, Any] = asdict(entry)
+    record: dict[str, Any] = {name: getattr(entry, name) for name in ENTRY_MEMBERS}
     for name in ("keys", "subjects", "fields"):
         record[name] = list(record[name])
     record.update(time=time, writer=writer, seq=seq, prev=prev)
@@ -102,28 +115,32 @@ class ChainVerifier:
     broken: BrokenLink | None = None
 
     def feed(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> BrokenLink | None:
-        """Check one stored record; the broken link when this record breaks a chain (None when it fits).
+        """Check one stored Kafka record (one audit record, or a block of them); the broken link when it
+        breaks a chain (None when it fits).
 
         After the first broken link, later records are not checked (the same link is returned).
         """
         if self.broken is not None:
             return self.broken
-        self.records += 1
-        found = check_link(self.writers, key, value, partition, offset)
-        if isinstance(found, BrokenLink):
-            self.broken = found
-            return found
+        try:
+            records = parse_records(value)
+        except ValueError as exc:
+            self.records += 1
+            self.broken = BrokenLink("unparsable record", str(exc), partition, offset)
+            return self.broken
+        for record in records:
+            self.records += 1
+            found = check_link(self.writers, key, record, partition, offset)
+            if found is not None:
+                self.broken = found
+                return found
         return None
 
 
 def check_link(
-    writers: dict[str, WriterState], key: bytes | None, value: bytes | None, partition: int, offset: int
+    writers: dict[str, WriterState], key: bytes | None, record: dict[str, Any], partition: int, offset: int
 ) -> BrokenLink | None:
-    """Check one record against ``writers`` (updated when it fits); the broken link otherwise."""
-    try:
-        record = parse_record(value)
-    except ValueError as exc:
-        return BrokenLink("unparsable record", str(exc), partition, offset)
+    """Check one parsed record against ``writers`` (updated when it fits); the broken link otherwise."""
     writer, seq = record["writer"], record["seq"]
     if key is not None and key != writer.encode():
         return BrokenLink(
@@ -164,14 +181,34 @@ def check_link(
     return None
 
 
+def parse_records(value: bytes | None) -> list[dict[str, Any]]:
+    """The audit records of one Kafka record: a JSON object (one record) or a non-empty JSON array of them
+    (a block, as the writer groups the records of one moment); ValueError saying what is wrong."""
+    if value is None:
+        raise ValueError("the record has no value")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from exc
+    if isinstance(document, list):
+        if not document:
+            raise ValueError("an empty block")
+        return [_checked(record) for record in document]
+    return [_checked(document)]
+
+
 def parse_record(value: bytes | None) -> dict[str, Any]:
-    """A stored record as a dict with the chain members checked for type; ValueError saying what is wrong."""
+    """A stored single record as a dict with the chain members checked for type; ValueError otherwise."""
     if value is None:
         raise ValueError("the record has no value")
     try:
         record = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from exc
+    return _checked(record)
+
+
+def _checked(record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     missing = [name for name in (*ENTRY_MEMBERS, *CHAIN_MEMBERS, "hash") if name not in record]

@@ -6,8 +6,9 @@ writer's records are in one total order) and a replication factor of up to 3, as
 brokers. The audit log creates it when it starts, as the schema registry creates its own topic; it is not
 in ``govbus topics create``'s list because its settings are not the catalog topics' settings.
 
-Only committed records are read (``isolation.level=read_committed``): a transaction the writer aborted
-never shows up, so neither does a record of a chain link that was never committed.
+Records are read with ``isolation.level=read_committed``: the writer is not transactional, so that changes
+nothing today, but a transaction aborted by anyone writing to the topic would never show up. A Kafka record
+holds one audit record or a block of them (:func:`~gateway.audit.chain.parse_records`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 from bus.errors import ConfigurationError, KafkaUnavailableError
 from bus.kafka_config import KafkaConnection
 from bus.topics import ensure_topics
-from gateway.audit.chain import parse_record
+from gateway.audit.chain import parse_records
 
 AUDIT_TOPIC = "govbus.audit"
 TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
@@ -177,7 +178,7 @@ def _last_of(
         if message.key() != key:
             continue
         try:
-            record = parse_record(message.value())
+            record = parse_records(message.value())[-1]
         except ValueError:
             continue  # `govbus audit verify` reports it; the writer continues after its last good record
         last = Tail(record["seq"], record["hash"], partition, message.offset() or 0)

@@ -28,7 +28,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from bus.kafka_config import KafkaConnection
-from gateway.audit.chain import parse_record
+from gateway.audit.chain import parse_records
 from gateway.audit.topic import ensure_audit_topic, partitions, reader
 
 log = structlog.get_logger(__name__)
@@ -49,6 +49,10 @@ SHOWN = (
 )
 """The members of a record the subject view shows."""
 CATCH_UP_S = 5.0
+
+
+FOLLOW_BATCH = 500
+"""Records the trail takes from Kafka per call at most."""
 
 
 class AuditTrail:
@@ -126,21 +130,19 @@ class AuditTrail:
         consumer = self._consumer
         assert consumer is not None
         while not self._stop.is_set():
-            message = consumer.poll(0.1)
-            if message is None:
-                continue
-            partition = message.partition() or 0
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    self._reached_end(partition, message.offset())
-                elif error.fatal():
-                    log.error("audit.trail.failed", topic=self.topic, error=error.str())
-                    return
-                continue
-            offset = message.offset() or 0
-            self._index(message.value())
-            self._positions = {**self._positions, partition: offset + 1}
+            # In batches: one call per few hundred records, not one per record.
+            for message in consumer.consume(FOLLOW_BATCH, 0.1):
+                partition = message.partition() or 0
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        self._reached_end(partition, message.offset())
+                    elif error.fatal():
+                        log.error("audit.trail.failed", topic=self.topic, error=error.str())
+                        return
+                    continue
+                self._index(message.value())
+                self._positions = {**self._positions, partition: (message.offset() or 0) + 1}
 
     def _reached_end(self, partition: int, offset: int | None) -> None:
         if offset is not None and offset > self._positions.get(partition, 0):
@@ -152,14 +154,15 @@ class AuditTrail:
 
     def _index(self, value: bytes | None) -> None:
         try:
-            record = parse_record(value)
+            records = parse_records(value)
         except ValueError:
             return
-        subjects = record.get("subjects")
-        if not isinstance(subjects, list):
-            return
-        shown = {name: record.get(name) for name in SHOWN}
-        with self._lock:
-            for subject in dict.fromkeys(s for s in subjects if isinstance(s, str)):
-                self._by_subject.setdefault(subject, []).append(shown)
-        self.records += 1
+        for record in records:
+            subjects = record.get("subjects")
+            if not isinstance(subjects, list):
+                continue
+            shown = {name: record.get(name) for name in SHOWN}
+            with self._lock:
+                for subject in dict.fromkeys(s for s in subjects if isinstance(s, str)):
+                    self._by_subject.setdefault(subject, []).append(shown)
+            self.records += 1

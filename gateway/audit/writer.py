@@ -3,40 +3,43 @@
 :class:`KafkaAuditLog` writes :mod:`~gateway.audit.chain` records to the audit topic
 (:mod:`~gateway.audit.topic`), keyed by the writer id. Decisions:
 
-- **Group commit.** :meth:`KafkaAuditLog.record` (called on the event loop) queues the entry and awaits
-  it; one background thread takes every entry waiting at that moment, chains them, produces them and
-  commits them in **one** Kafka transaction, then answers all their callers. Many requests share a
-  transaction, so auditing costs a queue put and a future per request, not a round trip each.
-- **The chain never forks and never has holes.** A round's records are chained from the last
-  *committed* record. Any failure aborts the transaction, fails that round's callers with
-  :class:`~gateway.audit.entry.AuditUnavailable` and drops the producer; the next round starts a new
-  producer (its ``init_transactions`` finishes whatever the old one left: a commit that was sent is
-  completed, anything else aborted) and then reads where the chain really ends from the topic
-  (read_committed) before chaining anything. So a commit whose outcome was unknown is never chained over.
-- **Every record must have an offset.** A delivery report without an offset (librdkafka inferring it
-  from a later batch, see :mod:`bus.delivery`) fails the round, as a refused record does.
-- **One writer id, one live writer.** The ``transactional.id`` is derived from the topic and the writer
-  id, so a second instance with the same writer id fences the first; a fenced log stops for good (every
-  later ``record`` raises AuditUnavailable and the error log says why) rather than fence back and forth.
-  Two live gateways must have distinct writer ids (``GOVBUS_AUDIT_WRITER``; default
-  ``gateway-<hostname>``).
-- **Bounded wait.** A caller waits at most ``timeout_s`` (5 s). When its entry was still queued it is
-  withdrawn (never written); when a round had it, the round may still commit it: a record may then exist
-  for a request that was answered 503, never the reverse.
-- **Where it starts.** On start the log creates the topic if needed, fences any zombie of its writer id
-  and finds its last committed record (reading backwards from the topic's end), and continues that chain.
+- **Pipelined, not transactional.** :meth:`KafkaAuditLog.record` (called on the event loop) chains the
+  entry onto the last one and hands it to an idempotent ``acks=all`` producer at once, then awaits its
+  delivery report: many records are in flight together and each caller waits one acknowledgement
+  (a few milliseconds), not a transaction's commit. A transaction per group of records cost about 15 ms
+  of latency on this machine, which capped a gateway with 16 concurrent readers at about 1,000 audited
+  reads/s; the acknowledgement of an idempotent producer is as durable (every in-sync replica has it).
+- **The chain never forks and never has holes.** Records are chained and produced under one lock, so the
+  produce order is the chain order; the idempotent producer keeps that order in the partition, and with
+  ``enable.gapless.guarantee`` any failure that could leave a gap stops the producer instead. After any
+  failed delivery the log stops taking records, waits for what is in flight, drops the producer, reads
+  where its chain really ends in the topic, and continues from there with a new producer: a record whose
+  outcome was unknown is never chained over. Callers of failed records get
+  :class:`~gateway.audit.entry.AuditUnavailable`. ``message.timeout.ms`` is 30 s, longer than any caller
+  waits, so a record is not given up by the client while a later one could still land.
+- **Every record must have an offset.** A delivery report without one (see :mod:`bus.delivery`) counts as
+  a failure.
+- **One writer id, one live writer.** Two live writers with one id would fork its chain (``govbus audit
+  verify`` names the fork). The default writer id is ``gateway-<hostname>-<pid>``, unique among live
+  processes of a host; a configured one (``GOVBUS_AUDIT_WRITER``) must be unique per live gateway. A
+  writer continues the chain of its id where the topic says it ends (a restart with a configured id, or
+  a reused pid).
+- **Bounded wait.** A caller waits at most ``timeout_s`` (5 s); a record may then exist for a request that
+  was answered 503, never the reverse.
+- **Where it starts.** On start the log creates the topic if needed and finds its writer's last record
+  (reading backwards from the topic's end), and continues that chain.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
+import os
 import re
 import socket
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -52,19 +55,19 @@ from gateway.audit.topic import Tail, ensure_audit_topic, find_tail, reader
 
 log = structlog.get_logger(__name__)
 AUDIT_TIMEOUT_S = 5.0
-"""How long :meth:`KafkaAuditLog.record` waits for its record's commit."""
-TXN_TIMEOUT_S = 5.0
-"""How long starting a producer, a flush or a commit may wait for Kafka."""
-MAX_ROUND_RECORDS = 2000
-"""Records of one transaction at most."""
+"""How long :meth:`KafkaAuditLog.record` waits for its record's acknowledgement."""
+RECOVERY_TIMEOUT_S = 10.0
+"""How long a recovery may wait for the records in flight and for the chain's end."""
+MESSAGE_TIMEOUT_MS = 30_000
+MAX_BLOCK_RECORDS = 500
+"""Audit records in one Kafka record at most (a block of 500 is about 250 KB)."""
 WRITER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
 
 
 def default_writer_id() -> str:
-    """``gateway-<hostname>`` (characters a writer id may not hold replaced by ``-``)."""
+    """``gateway-<hostname>-<pid>`` (characters a writer id may not hold replaced by ``-``)."""
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()) or "localhost"
-    return f"gateway-{host}"[:100]
+    return f"gateway-{host[:80]}-{os.getpid()}"
 
 
 def writer_id(configured: str) -> str:
@@ -80,14 +83,20 @@ def writer_id(configured: str) -> str:
 
 
 @dataclass
-class _Pending:
-    entry: AuditEntry
-    time: str
-    outcome: Future[None] = field(default_factory=Future)
+class _Block:
+    """Records chained at one moment of one event loop, sent as one Kafka record, answered together."""
 
+    loop: asyncio.AbstractEventLoop
+    outcome: asyncio.Future[None]
+    records: list[bytes] = field(default_factory=list)
+    seq: int = 0
+    hash: str = ""
+    timer: asyncio.TimerHandle | None = None
 
-class _RoundFailedError(Exception):
-    """A round could not commit (the message says why)."""
+    @property
+    def first_prev(self) -> str:
+        """The ``prev`` of the block's first record."""
+        return str(orjson.loads(self.records[0])["prev"])
 
 
 class KafkaAuditLog:
@@ -104,49 +113,56 @@ class KafkaAuditLog:
     ) -> None:
         self.topic = topic
         self.writer = writer_id(writer)
-        self.transactional_id = f"govbus-audit-{topic}-{self.writer}"
         self.timeout_s = timeout_s
         self._connection = connection
         self._compression = compression
         self._key = self.writer.encode()
-        self._queue: queue.Queue[_Pending | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=f"audit {self.writer}", daemon=True)
+        self._lock = threading.Lock()
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self._tail: Tail | None = None
-        self._tail_known = False
+        self._seq = 0
+        self._prev = GENESIS
         self._committed: dict[int, int] = {}
-        self._offsets: dict[int, int] = {}
-        self._failures: list[str] = []
-        self._fenced_seen = False
-        self._fenced: str | None = None
+        self._broken: str | None = None
+        self._recovering = threading.Event()
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name=f"audit {self.writer}", daemon=True)
         self._started = False
         self._closed = False
-        self.rounds = 0
-        """Transactions committed so far (records share them: see the module's documentation)."""
+        self._settled: list[tuple[_Block, AuditUnavailable | None]] = []
+        self._block: _Block | None = None
+        self._in_flight: dict[int, _Block] = {}
+        self._late = AuditUnavailable(f"the audit record was not acknowledged within {timeout_s:g}s")
+        self.recoveries = 0
+        """How many times the log started over after a failed delivery."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Create the topic if needed, fence zombies of this writer id, find the chain's end, start the
-        sender thread. ConfigurationError or KafkaUnavailableError when Kafka does not answer."""
+        """Create the topic if needed, find the chain's end and start the producer and its poller.
+        ConfigurationError or KafkaUnavailableError when Kafka does not answer."""
         ensure_audit_topic(self._connection, self.topic)
         self._consumer = reader(self._connection)
         try:
-            self._ready()
-        except (KafkaException, _RoundFailedError) as exc:
+            self._restart()
+        except (KafkaException, GovbusError) as exc:
             raise ConfigurationError(f"the audit log could not start on {self.topic!r}: {exc}") from exc
         self._started = True
-        self._thread.start()
-        tail = self._tail
-        log.info("audit.log.started", topic=self.topic, writer=self.writer, seq=tail.seq if tail else 0)
+        self._poller.start()
+        log.info("audit.log.started", topic=self.topic, writer=self.writer, seq=self._seq)
 
     def close(self) -> None:
-        """Commit what is queued, stop the thread and release the Kafka clients."""
+        """Deliver what is in flight (bounded), stop the poller and release the Kafka clients."""
         self._closed = True
+        self._stop.set()
         if self._started:
-            self._queue.put(None)
-            self._thread.join(3 * TXN_TIMEOUT_S)
+            self._poller.join(RECOVERY_TIMEOUT_S)
+        producer = self._producer
+        if producer is not None:
+            self._serve(producer, self.timeout_s, flush=True)
+        if self._started:
+            self._poller.join(RECOVERY_TIMEOUT_S)
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
@@ -155,173 +171,186 @@ class KafkaAuditLog:
     # -- the interface -------------------------------------------------------------------------
 
     async def record(self, entry: AuditEntry) -> None:
-        """Return once ``entry`` is committed as the next link of the chain; AuditUnavailable otherwise."""
+        """Return once ``entry`` is acknowledged as the next link of the chain; AuditUnavailable otherwise."""
         if not self._started or self._closed:
             raise AuditUnavailable("the audit log is not running")
-        if self._fenced is not None:
-            raise AuditUnavailable(self._fenced)
-        pending = _Pending(entry, audit_time())
-        self._queue.put(pending)
-        waiting = asyncio.wrap_future(pending.outcome)
-        # An outcome that arrives after we stopped waiting is retrieved here, not logged as lost.
-        waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
-        finished, _ = await asyncio.wait({waiting}, timeout=self.timeout_s)
-        if not finished and pending.outcome.cancel():
-            raise AuditUnavailable(f"the audit log did not take the record within {self.timeout_s:g}s")
-        if not finished:
-            raise AuditUnavailable(f"the audit record was not confirmed within {self.timeout_s:g}s")
-        pending.outcome.result()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._broken is not None or self._producer is None:
+                raise AuditUnavailable(f"the audit log is recovering from a failure: {self._broken}")
+            block = self._block
+            if block is not None and (block.loop is not loop or len(block.records) >= MAX_BLOCK_RECORDS):
+                self._send(block)
+                block = None
+            if block is None:
+                block = self._block = _Block(loop, loop.create_future())
+                block.timer = loop.call_later(self.timeout_s, _settle, block.outcome, self._late)
+                # Sent once the requests ready now have added theirs: one Kafka record for them all.
+                loop.call_soon(self._close_block, block)
+            seq = self._seq + 1
+            record = chained(entry, audit_time(), self.writer, seq, self._prev)
+            block.records.append(orjson.dumps(record))
+            block.seq, block.hash = seq, record["hash"]
+            self._seq, self._prev = seq, record["hash"]
+        # Shielded: a caller that goes away (a client disconnecting) must not cancel its block-mates' wait.
+        await asyncio.shield(block.outcome)
+
+    def _close_block(self, block: _Block) -> None:
+        with self._lock:
+            if self._block is block:
+                self._send(block)
+
+    def _send(self, block: _Block) -> None:
+        """Produce ``block`` (under the lock: the produce order is the chain order)."""
+        self._block = None
+        value = b"[" + b",".join(block.records) + b"]"
+        producer = self._producer
+        try:
+            if producer is None:
+                raise KafkaException(KafkaError(KafkaError._STATE, "the audit log is recovering"))
+            producer.produce(self.topic, value=value, key=self._key, on_delivery=partial(self._report, block))
+            self._in_flight[id(block)] = block
+        except (BufferError, KafkaException) as exc:
+            # Never sent, so nothing of it can be in the log: the chain goes on from before it.
+            self._seq, self._prev = block.seq - len(block.records), block.first_prev
+            _settle(block.outcome, AuditUnavailable(f"the audit records could not be queued: {exc}"))
+            if block.timer is not None:
+                block.timer.cancel()
 
     def committed(self) -> Mapping[int, int]:
-        """Partition → offset of the last record this log committed (empty before its first)."""
+        """Partition → offset of the last record this log had acknowledged (empty before its first)."""
         return self._committed
 
     @property
     def last(self) -> Tail | None:
-        """This writer's last committed record as far as this log knows."""
+        """This writer's last acknowledged record as far as this log knows."""
         return self._tail
 
-    # -- the sender thread ---------------------------------------------------------------------
+    # -- delivery reports and recovery ----------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            taken = [first]
-            while len(taken) < MAX_ROUND_RECORDS:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)
-                    break
-                taken.append(more)
-            # An entry whose caller stopped waiting is left out: it is never written.
-            live = [p for p in taken if p.outcome.set_running_or_notify_cancel()]
-            if live:
-                self._round(live)
-
-    def _round(self, pending: list[_Pending]) -> None:
-        if self._fenced is not None:
-            self._fail(pending, AuditUnavailable(self._fenced))
-            return
-        try:
-            tail = self._commit(pending)
-        except Exception as exc:  # a round must answer its callers whatever happened
-            reason = _reason(exc)
-            aborted = self._abandon()
-            if _fenced(exc) or self._fenced_seen or (aborted is not None and aborted.code() in FENCED):
-                self._fenced = (
-                    f"the audit writer id {self.writer!r} is in use by another gateway instance, which "
-                    "fenced this one; give each gateway its own GOVBUS_AUDIT_WRITER"
-                )
-                log.error("audit.log.fenced", writer=self.writer, topic=self.topic)
-            log.warning("audit.round.failed", writer=self.writer, records=len(pending), error=reason)
-            self._fail(pending, AuditUnavailable(f"the audit record could not be written: {reason}"))
-            return
-        self._tail = tail
-        self._committed = {**self._committed, tail.partition: tail.offset}
-        self.rounds += 1
-        for item in pending:
-            item.outcome.set_result(None)
-
-    def _commit(self, pending: list[_Pending]) -> Tail:
-        producer = self._ready()
-        tail = self._tail
-        seq, prev = (tail.seq, tail.hash) if tail is not None else (0, GENESIS)
-        producer.begin_transaction()
-        self._failures, self._offsets = [], {}
-        for item in pending:
-            seq += 1
-            record = chained(item.entry, item.time, self.writer, seq, prev)
-            prev = record["hash"]
-            self._produce(producer, orjson.dumps(record))
-        remaining = producer.flush(TXN_TIMEOUT_S)
-        if remaining:
-            raise _RoundFailedError(f"Kafka did not acknowledge {remaining} records in {TXN_TIMEOUT_S:g}s")
-        if self._failures:
-            raise _RoundFailedError(self._failures[0])
-        if len(self._offsets) != 1:
-            raise _RoundFailedError(f"the records landed in {len(self._offsets)} partitions, not one")
-        producer.commit_transaction(TXN_TIMEOUT_S)
-        ((partition, offset),) = self._offsets.items()
-        return Tail(seq, prev, partition, offset)
-
-    def _produce(self, producer: Producer, value: bytes) -> None:
-        while True:
-            try:
-                producer.produce(self.topic, value=value, key=self._key, on_delivery=self._report)
-                return
-            except BufferError:
-                producer.poll(0.05)
-
-    def _report(self, error: KafkaError | None, message: Message) -> None:
+    def _report(self, block: _Block, error: KafkaError | None, message: Message) -> None:
+        with self._lock:
+            self._in_flight.pop(id(block), None)
         failure = delivery_failure(error, message)
-        if error is not None and error.code() in FENCED:
-            self._fenced_seen = True
-        if failure is not None:
-            self._failures.append(failure)
-            return
         partition, offset = message.partition(), message.offset()
-        if partition is not None and offset is not None:
-            self._offsets[partition] = max(offset, self._offsets.get(partition, -1))
+        if failure is None and (partition is None or offset is None or offset < 0):
+            failure = "the broker did not report the record's offset"
+        if failure is not None or partition is None or offset is None:
+            with self._lock:
+                if self._broken is None:
+                    self._broken = failure
+                    log.warning("audit.delivery.failed", writer=self.writer, seq=block.seq, error=failure)
+            self._recovering.set()
+            self._settled.append(
+                (block, AuditUnavailable(f"the audit record could not be written: {failure}"))
+            )
+            return
+        if self._tail is None or block.seq > self._tail.seq:
+            self._tail = Tail(block.seq, block.hash, partition, offset)
+            self._committed = {**self._committed, partition: offset}
+        self._settled.append((block, None))
 
-    def _ready(self) -> Producer:
-        """The producer, started (fencing zombies), and the chain's end, read from the topic when unknown."""
-        producer = self._producer
-        if producer is None:
-            config: dict[str, Any] = self._connection.producer(**{"compression.type": self._compression})
-            config["transactional.id"] = self.transactional_id
-            # An open transaction of a writer that died holds back every read_committed reader (the
-            # trail, verify) until it times out: keep that short.
-            config["transaction.timeout.ms"] = 10_000
-            config["retry.backoff.ms"] = 5
-            producer = Producer(config)
-            producer.init_transactions(TXN_TIMEOUT_S)
-            self._producer = producer
-            self._tail_known = False
-        if not self._tail_known:
-            consumer = self._consumer
-            if consumer is None:
-                raise _RoundFailedError("the audit log is closed")
+    def _dispatch(self) -> None:
+        """Hand the outcomes of the reports just served to their event loops, one wake-up per loop."""
+        if not self._settled:
+            return
+        settled, self._settled = self._settled, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Block, AuditUnavailable | None]]] = {}
+        for block, error in settled:
+            by_loop.setdefault(block.loop, []).append((block, error))
+        for loop, outcomes in by_loop.items():
             try:
-                self._tail = find_tail(consumer, self.topic, self.writer)
-            except GovbusError as exc:
-                raise _RoundFailedError(f"could not find where the chain ends: {exc}") from exc
-            self._tail_known = True
-        return producer
+                loop.call_soon_threadsafe(_settle_all, outcomes)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                continue
 
-    def _abandon(self) -> KafkaError | None:
-        """Abort the round's transaction (if any) and drop the producer; the chain's end is read again.
-
-        Returns the abort's error, if it failed (a fenced producer says so there)."""
-        producer, self._producer = self._producer, None
-        self._tail_known = False
-        if producer is None:
-            return None
+    def _serve(self, producer: Producer, timeout_s: float, *, flush: bool = False) -> None:
+        """Serve delivery reports (all of them when ``flush``); a fatal producer error breaks the log."""
         try:
-            producer.abort_transaction(TXN_TIMEOUT_S)
+            if flush:
+                producer.flush(timeout_s)
+            else:
+                producer.poll(timeout_s)
         except KafkaException as exc:
-            return exc.args[0] if isinstance(exc.args[0], KafkaError) else None
-        return None
+            reason = _reason(exc)
+            with self._lock:
+                if self._broken is None:
+                    self._broken = reason
+                    log.warning("audit.producer.failed", writer=self.writer, error=reason)
+            self._recovering.set()
+        self._dispatch()
 
-    @staticmethod
-    def _fail(pending: list[_Pending], error: AuditUnavailable) -> None:
-        for item in pending:
-            item.outcome.set_exception(error)
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            producer = self._producer
+            if producer is not None:
+                self._serve(producer, 0.05)
+            else:
+                self._stop.wait(0.05)
+            if self._recovering.is_set() and not self._closed:
+                self._recover()
+
+    def _recover(self) -> None:
+        """Wait for what is in flight, then start over from where the chain really ends."""
+        producer = self._producer
+        if producer is not None:
+            self._serve(producer, RECOVERY_TIMEOUT_S, flush=True)
+        with self._lock:
+            lost, self._in_flight = list(self._in_flight.values()), {}
+        failure = AuditUnavailable(f"the audit record could not be written: {self._broken}")
+        self._settled.extend((block, failure) for block in lost)
+        self._dispatch()
+        try:
+            self._restart()
+        except (KafkaException, GovbusError) as exc:
+            log.warning("audit.recovery.failed", writer=self.writer, error=str(exc))
+            self._stop.wait(1.0)  # Kafka is still away: try again shortly, refusing records meanwhile
+            return
+        self.recoveries += 1
+        log.info("audit.log.recovered", writer=self.writer, seq=self._seq)
+
+    def _restart(self) -> None:
+        """A new producer, and the chain's end read from the topic; then records are taken again."""
+        config: dict[str, Any] = self._connection.producer()
+        config.update(
+            {
+                "compression.type": self._compression,
+                "linger.ms": 0,
+                "socket.nagle.disable": True,
+                "enable.gapless.guarantee": True,
+                "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+            }
+        )
+        producer = Producer(config)
+        consumer = self._consumer
+        if consumer is None:
+            raise GovbusError("the audit log is closed")
+        tail = find_tail(consumer, self.topic, self.writer)
+        with self._lock:
+            self._producer = producer
+            self._tail = tail
+            self._seq, self._prev = (tail.seq, tail.hash) if tail is not None else (0, GENESIS)
+            self._broken = None
+            self._recovering.clear()
+
+
+def _settle_all(outcomes: list[tuple[_Block, AuditUnavailable | None]]) -> None:
+    for block, error in outcomes:
+        if block.timer is not None:
+            block.timer.cancel()
+        _settle(block.outcome, error)
+
+
+def _settle(outcome: asyncio.Future[None], error: AuditUnavailable | None) -> None:
+    if outcome.done():
+        return
+    if error is None:
+        outcome.set_result(None)
+    else:
+        outcome.set_exception(error)
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KafkaException) and isinstance(exc.args[0], KafkaError):
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
         return str(exc.args[0].str())
     return str(exc) or type(exc).__name__
-
-
-def _fenced(exc: BaseException) -> bool:
-    return (
-        isinstance(exc, KafkaException)
-        and isinstance(exc.args[0], KafkaError)
-        and exc.args[0].code() in FENCED
-    )

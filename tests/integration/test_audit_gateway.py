@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
-from gateway.audit.chain import ChainVerifier
+from gateway.audit.chain import ChainVerifier, parse_records
 from gateway.audit.topic import audit_topic, read_all, reader
 from gateway.identities import FILE_NAME, IdentityFile, Role, new_credential
 from govbus.topics import create_bus_topics
@@ -61,7 +61,7 @@ def _records(settings: Settings) -> Iterator[dict[str, Any]]:
     consumer = reader(KafkaConnection(settings.kafka_bootstrap))
     try:
         for message in read_all(consumer, audit_topic(settings.topic_prefix)):
-            yield orjson.loads(message.value() or b"null")
+            yield from parse_records(message.value())
     finally:
         consumer.close()
 

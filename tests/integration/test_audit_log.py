@@ -1,9 +1,10 @@
-"""The audit log on a real broker: one chain from concurrent callers, restarts, fencing, ``audit verify``."""
+"""The audit log on a real broker: one chain from concurrent callers, restarts, recovery, ``audit verify``."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -74,22 +75,20 @@ def _govbus(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_concurrent_callers_form_one_valid_chain_in_few_transactions(
-    kafka_bootstrap: str, unique_name: str
-) -> None:
-    """300 concurrent records become seq 1..300 of one intact chain, many records per transaction."""
+def test_concurrent_callers_form_one_valid_chain(kafka_bootstrap: str, unique_name: str) -> None:
+    """300 concurrent records become seq 1..300 of one intact chain."""
     topic = f"t{unique_name}.govbus.audit"
     log = _log(kafka_bootstrap, topic)
     try:
         _record_all(log, [_entry(n) for n in range(300)])
-        rounds = log.rounds
+        assert log.last is not None
+        assert log.last.seq == 300
     finally:
         log.close()
     verifier = _verified(kafka_bootstrap, topic)
     assert verifier.broken is None
     assert verifier.records == 300
     assert verifier.writers["gateway-test"].seq == 300
-    assert rounds < 100, f"{rounds} transactions for 300 concurrent records: they did not batch"
 
 
 def test_a_restarted_writer_continues_its_chain(kafka_bootstrap: str, unique_name: str) -> None:
@@ -112,28 +111,50 @@ def test_a_restarted_writer_continues_its_chain(kafka_bootstrap: str, unique_nam
     assert {w: s.seq for w, s in verifier.writers.items()} == {"gateway-test": 30, "gateway-other": 1}
 
 
-def test_a_second_instance_with_the_same_writer_id_fences_the_first(
+def test_after_a_failed_delivery_the_chain_continues_from_its_real_end(
     kafka_bootstrap: str, unique_name: str
 ) -> None:
-    """The first instance refuses to write once fenced; the second continues the one chain without a fork."""
+    """A record the broker refuses fails its caller alone; the log recovers and the chain stays intact."""
     topic = f"t{unique_name}.govbus.audit"
-    first = _log(kafka_bootstrap, topic)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    log = _log(kafka_bootstrap, topic)
     try:
-        _record_all(first, [_entry(n) for n in range(5)])
-        second = _log(kafka_bootstrap, topic)
-        try:
-            with pytest.raises(AuditUnavailable):
-                _record_all(first, [_entry(99)])
-            with pytest.raises(AuditUnavailable, match="fenced"):
-                _record_all(first, [_entry(98)])
-            _record_all(second, [_entry(n) for n in range(3)])
-        finally:
-            second.close()
+        _record_all(log, [_entry(n) for n in range(5)])
+        _set_max_message_bytes(admin, topic, 200)
+        with pytest.raises(AuditUnavailable):
+            _record_all(log, [_entry(99, organisation=secrets.token_hex(300))])
+        _set_max_message_bytes(admin, topic, 1048588)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _record_all(log, [_entry(n) for n in range(3)])
+                break
+            except AuditUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert log.recoveries >= 1
     finally:
-        first.close()
+        log.close()
     verifier = _verified(kafka_bootstrap, topic)
     assert verifier.broken is None
     assert verifier.writers["gateway-test"].seq == 8
+
+
+def _set_max_message_bytes(admin: AdminClient, topic: str, size: int) -> None:
+    """Set the topic's max.message.bytes and wait until the broker reports it."""
+    resource = ConfigResource(ResourceType.TOPIC, topic, set_config={"max.message.bytes": str(size)})
+    for future in admin.alter_configs([resource]).values():
+        future.result(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)])
+        configs = next(iter(described.values())).result(30)
+        if configs["max.message.bytes"].value == str(size):
+            time.sleep(0.5)  # the broker's log picks the new config up shortly after it is stored
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"max.message.bytes of {topic} did not become {size}")
 
 
 def test_audit_verify_passes_on_an_intact_topic(kafka_bootstrap: str, unique_name: str) -> None:

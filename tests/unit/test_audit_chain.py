@@ -175,3 +175,26 @@ def test_the_verifier_stops_at_the_first_broken_link() -> None:
     assert verifier.broken.seq == 2
     assert "seq 2" in verifier.broken.describe()
     assert "offset 1" in verifier.broken.describe()
+
+
+def test_a_block_of_records_verifies_link_by_link() -> None:
+    """A Kafka record holding a block (a JSON array) is checked link by link; a changed record is named."""
+    chain = _chain(5)
+    intact = ChainVerifier()
+    assert intact.feed(WRITER.encode(), orjson.dumps(chain[:3]), 0, 0) is None
+    assert intact.feed(WRITER.encode(), orjson.dumps(chain[3:]), 0, 1) is None
+    assert intact.records == 5
+    tampered = [dict(r) for r in chain]
+    tampered[3]["organisation"] = "someone-else"
+    verifier = ChainVerifier()
+    verifier.feed(WRITER.encode(), orjson.dumps(tampered[:3]), 0, 0)
+    broken = verifier.feed(WRITER.encode(), orjson.dumps(tampered[3:]), 0, 1)
+    assert broken is not None
+    assert (broken.seq, broken.reason, broken.offset) == (4, "hash mismatch", 1)
+
+
+def test_an_empty_block_is_unparsable() -> None:
+    """An empty JSON array is no block: verify names it unparsable."""
+    broken = ChainVerifier().feed(WRITER.encode(), b"[]", 0, 7)
+    assert broken is not None
+    assert broken.reason == "unparsable record"
