@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
 from confluent_kafka import Message
@@ -22,13 +22,21 @@ from schemas.catalog import Catalog
 from schemas.codec import body_decoder, decode_header, decode_with
 from schemas.envelope import CloudEvent
 from schemas.fast_decoder import Decoder
-from schemas.registry_client import RegistryClient
+
+
+class WriterSchemas(Protocol):
+    """Where a decoder finds the schema a record was written with: a registry client, or the gateway's
+    own registry (:class:`gateway.publish_api.LocalSchemaIds`)."""
+
+    def schema_text(self, schema_id: int) -> str:
+        """The schema registered with ``schema_id``."""
+        ...
 
 
 class EventDecoder:
     """Decodes wire-format values, resolving each writer schema to the catalog's reader schema."""
 
-    def __init__(self, registry: RegistryClient, catalog: Catalog) -> None:
+    def __init__(self, registry: WriterSchemas, catalog: Catalog) -> None:
         self._registry = registry
         self._catalog = catalog
         self._writers: dict[int, Any] = {}

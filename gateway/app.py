@@ -19,6 +19,7 @@ from gateway.audit.entry import AuditLog, Managed
 from gateway.audit.trail import AuditTrail
 from gateway.auth import Authentication, document_security
 from gateway.docs import install_docs
+from gateway.feeds import ChangeFeeds
 from gateway.health import health_router
 from gateway.identities import Identities
 from gateway.problems import install_problem_handlers
@@ -37,6 +38,7 @@ def create_app(
     *,
     audit: AuditLog | None = None,
     trail: AuditTrail | None = None,
+    feeds: ChangeFeeds | None = None,
 ) -> FastAPI:
     """Build the app; the registry reads its log when the app starts, not here.
 
@@ -46,6 +48,7 @@ def create_app(
     ``trail`` too there is the subject view ``/v1/audit/subjects/{id}``. Without ``audit`` nothing is
     audited (unit tests' apps); :func:`govbus.bootstrap.build_gateway` always passes both. A ``Managed``
     audit log or trail is started with the app (before the registry) and closed after the publish API.
+    With ``feeds`` there are the change feeds ``/v1/feeds/{model}``, ended first when the app stops.
     """
 
     @asynccontextmanager
@@ -57,6 +60,8 @@ def create_app(
         try:
             yield
         finally:
+            if feeds is not None:
+                feeds.close()
             if publishing is not None:
                 publishing.close()
             for part in reversed(managed):
@@ -85,6 +90,8 @@ def create_app(
 
     if audit is not None and trail is not None:
         app.include_router(audit_router(trail, audit))
+    if feeds is not None:
+        app.include_router(feeds.router())
 
     app.include_router(health_router(registry, store))
     document_security(app)

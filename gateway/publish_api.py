@@ -142,6 +142,10 @@ class LocalSchemaIds:
         """The id of ``schema_text`` under ``subject``; RegistryError 40401/40403 when not registered."""
         return self._registry.lookup(subject, {"schema": schema_text}).schema_id
 
+    def schema_text(self, schema_id: int) -> str:
+        """The schema registered with ``schema_id``; RegistryError 40403 when there is none."""
+        return self._registry.schema(schema_id).text
+
 
 class Publishing:
     """What the publish API needs: the catalog, an SDK publisher per agency (to check and encode), the

@@ -13,6 +13,9 @@ import uvicorn
 
 from bus.errors import GovbusError
 
+GRACEFUL_SHUTDOWN_S = 5
+"""How long a stopping gateway lets open requests finish: a change feed streams until cancelled."""
+
 START_TIMEOUT_S = 30.0
 
 
@@ -49,7 +52,14 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
         raise GovbusError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
     port = int(sock.getsockname()[1])
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="gateway", daemon=True)
     thread.start()

@@ -29,9 +29,11 @@ from schemas.registry_client import RegistryClient
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from gateway.agreements import Agreements
     from gateway.audit.entry import AuditLog
     from gateway.audit.trail import AuditTrail
     from gateway.audit.writer import KafkaAuditLog
+    from gateway.feeds import ChangeFeeds
     from gateway.publish_api import Publishing
     from gateway.records_api import RecordsApi
 
@@ -158,8 +160,27 @@ def build_gateway(settings: Settings, registry: SchemaRegistry | None = None) ->
     audit = build_audit_log(settings)
     records = build_records(settings, store, audit)
     publishing = build_publishing(settings, registry, store)
-    return create_app(
-        registry, store, identities, publishing, records, audit=audit, trail=build_audit_trail(settings)
+    feeds = build_feeds(settings, registry, records.agreements, audit)
+    trail = build_audit_trail(settings)
+    return create_app(registry, store, identities, publishing, records, audit=audit, trail=trail, feeds=feeds)
+
+
+def build_feeds(
+    settings: Settings, registry: SchemaRegistry, agreements: Agreements, audit: AuditLog
+) -> ChangeFeeds:
+    """The change feeds: records of the models' topics decoded with the gateway's own registry, decided by
+    the agreements, audited."""
+    from gateway.feeds import ChangeFeeds  # noqa: PLC0415 - web stack only where a gateway is built
+    from gateway.publish_api import LocalSchemaIds  # noqa: PLC0415 - as above
+
+    catalog = load_catalog()
+    return ChangeFeeds(
+        build_connection(settings, "govbus-gateway-feeds"),
+        EventDecoder(LocalSchemaIds(registry), catalog),
+        agreements,
+        audit,
+        catalog=catalog,
+        topic_prefix=settings.topic_prefix,
     )
 
 

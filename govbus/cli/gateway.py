@@ -15,7 +15,7 @@ from bus.errors import ConfigurationError
 from bus.settings import Settings
 from bus.workers import freeze_heap
 from gateway.identities import FILE_NAME
-from gateway.server import tcp_socket
+from gateway.server import GRACEFUL_SHUTDOWN_S, tcp_socket
 from govbus.bootstrap import build_gateway
 from govbus.cli.preflight import require_kafka
 from govbus.dev_identities import ensure_dev_identities
@@ -39,7 +39,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         app = build_gateway(settings)
         require_identities(settings, args.host)
         freeze_heap()  # the gateway's own objects out of collection, young objects collected less often
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
         uvicorn.Server(config).run(sockets=[listener])
     finally:
         listener.close()
