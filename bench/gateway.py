@@ -14,6 +14,8 @@ machine over loopback, for a bounded time (a warm-up, then the measured run), wi
   credential and its ``Purpose``: guarded (agreement check, catalog masking, audit record written before
   the answer) next to the same route with the guard switched off (``RecordsApi.guarded``), alternating
   rounds, the best of each kind.
+- **change feed**: publish-to-receipt latency on ``GET /v1/feeds/residents`` (the ministry's agreement)
+  while the SDK publishes 1,000 events/s for the measurement's duration (:func:`bench.feed.feed_latency`).
 - **publish API**: ``POST /v1/events`` with one event per request and with 100 per request (an ``agency``
   credential of the event type's agency), next to the publisher SDK (:class:`producers.publisher.Publisher`)
   publishing the same payloads straight to Kafka from this process, events/s until acknowledged.
@@ -61,6 +63,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
+from bench.feed import FeedLatency, feed_latency
 from bus.errors import GovbusError
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
@@ -106,6 +109,8 @@ READ_MINISTRY = "bench-ministry"
 READ_PURPOSE = "bench-eligibility"
 READ_RESIDENTS = 1000
 READ_ROUNDS = 2
+FEED_RATE = 1000.0
+"""Events/s published while the change feed's latency is measured."""
 READ_AGREEMENTS = {
     "format": "govbus-agreements/1",
     "agreements": [
@@ -190,6 +195,7 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
     reads_guarded: Measurement | None = None
     reads_open: Measurement | None = None
+    feed: FeedLatency | None = None
 
     @property
     def guarded_share(self) -> float:
@@ -477,6 +483,7 @@ class GatewayBench:
                 http, base, folder, schema_ids, identities.reader, switch
             )
             reads_open, reads_guarded = self._reads(http, base, folder, app, identities.ministry)
+            feed = self._feed(base, identities.ministry, registry, gateway_prefix)
             single, batch = self._publish(http, base, folder, identities.publisher, gateway_prefix)
             sdk = self._sdk(registry)
         return Report(
@@ -492,6 +499,7 @@ class GatewayBench:
             extra={"schema_ids": len(schema_ids)},
             reads_guarded=reads_guarded,
             reads_open=reads_open,
+            feed=feed,
         )
 
     def _check_switch(self, http: httpx.Client, switch: AuthSwitch, schema_id: int, reader: str) -> None:
@@ -616,6 +624,18 @@ class GatewayBench:
                 self._measure(http, base, folder, "reads by key, guarded", "GET", headers, requests, masked)
             )
         return max(opened, key=lambda m: m.req_per_s), max(guarded, key=lambda m: m.req_per_s)
+
+    def _feed(self, base: str, ministry: str, registry: RegistryClient, prefix: str) -> FeedLatency:
+        """Publish-to-receipt latency on the residents feed while :data:`FEED_RATE` events/s flow."""
+        settings = self.settings.model_copy(update={"topic_prefix": prefix})
+        publisher = self.wiring.publisher(settings, "localgov", registry, self.catalog)
+        try:
+            self.say(f"change feed: {FEED_RATE:,.0f} events/s for {self.duration_s:g} s")
+            return feed_latency(
+                base, ministry, READ_PURPOSE, publisher, rate=FEED_RATE, duration_s=self.duration_s
+            )
+        finally:
+            publisher.close(timeout_s=120)
 
     def _events(self) -> Iterator[dict[str, Any]]:
         for payload in itertools.cycle(self.payloads):

@@ -401,6 +401,13 @@ def _print_gateway(report: Any) -> None:
             f"\nguarded reads run at {report.guarded_share:.0%} of unguarded "
             f"(target >= {TARGETS['guarded_vs_unguarded']:.0%})"
         )
+    if report.feed is not None:
+        feed = report.feed
+        print(
+            f"change feed at 1,000 events/s: p50 {feed.p50_ms:.0f} ms, p99 {feed.p99_ms:.0f} ms, "
+            f"max {feed.max_ms:.0f} ms ({feed.received:,} of {feed.published:,} events received; "
+            "target p99 <= 1,000 ms)"
+        )
     print(
         f"\nauthentication costs {report.auth_cost:.1%} of registry throughput "
         f"(target <= {TARGETS['auth_cost']:.0%})"
@@ -434,6 +441,10 @@ def _gateway_summary(report: Any, settings: Settings) -> dict[str, Any]:
         measured["reads_guarded"] = report.reads_guarded
         measured["reads_unguarded"] = report.reads_open
         summary["guarded_vs_unguarded"] = round(report.guarded_share, 4)
+    if report.feed is not None:
+        summary["feed_p50_ms"] = round(report.feed.p50_ms, 1)
+        summary["feed_p99_ms"] = round(report.feed.p99_ms, 1)
+        summary["feed_received"] = report.feed.received
     for name, result in measured.items():
         summary[f"{name}_req_per_s"] = round(result.req_per_s, 1)
         if result.events_per_request:

@@ -1,8 +1,11 @@
-"""``govbus demo``: the whole bus on embedded defaults, from an agency's event to a ministry's read.
+"""``govbus demo``: the whole bus on embedded defaults, from the agencies' events to a governed read.
 
-Starts Kafka (unless it already runs), the gateway and the residents consumer; registers the
-catalog; publishes simulated resident events; reads one resident's current address back through
-the gateway; then stops everything it started.
+Starts Kafka (unless it already runs), the gateway and every read-model adapter and reaction (``govbus
+consume``); registers the catalog; publishes simulated events of the four agencies; reads one resident's
+current address back through the gateway; then tells the governed-sharing story
+(:mod:`govbus.cli.demo_story`): a death suspends a benefit through the bus, the welfare ministry reads the
+citizen profile under its agreement, a read without a purpose is refused, and the resident reads their
+audit trail. Everything it started is stopped before it returns.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from bus.errors import ConfigurationError, GovbusError
 from bus.progress import say
 from bus.settings import Settings
 from govbus.bootstrap import build_registry_client
+from govbus.cli.demo_story import tell
 from govbus.cli.gateway import listen_socket
 from govbus.cli.kafka import local_broker
 from govbus.cli.simulate import simulate
@@ -45,7 +49,9 @@ DEMO_PURPOSE = "benefit-eligibility"
 def register(commands: Any) -> None:
     """Add the ``demo`` command."""
     parser = commands.add_parser("demo", help="run the whole bus end to end on embedded defaults")
-    parser.add_argument("--count", type=int, default=300, help="resident events to publish (default 300)")
+    parser.add_argument(
+        "--count", type=int, default=600, help="events of the four agencies to publish (default 600)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="simulation seed (default 7)")
     parser.set_defaults(handler=run)
 
@@ -79,17 +85,23 @@ def _demo(args: argparse.Namespace, settings: Settings) -> None:
         finally:
             registry.close()
         say(f"registered {len(registered)} catalog schemas in the registry at {settings.registry_url}")
-        with _child("residents consumer", ["consume", "residents"]) as consumer:
-            say(f"publishing {args.count} simulated local-government events (seed {args.seed})")
-            simulate(settings, "localgov", args.count, args.seed)
+        with _child("read-model adapters and reactions", ["consume", "--workers", "1"]) as consumer:
+            say(f"publishing {args.count} simulated events of the four agencies (seed {args.seed})")
+            simulate(settings, "all", args.count, args.seed)
             resident_id, expected = _most_moved_resident(args.count, args.seed)
             say(f"reading resident {resident_id} back through the gateway")
             reader = client_credential(settings, DEV_MINISTRIES[0])
             record = _await_address(base, resident_id, expected, (gateway, consumer), reader)
-    address = record["address"]
-    say(f"resident {record['resident_id']} ({record['name']}, {record['status']}) now lives at:")
-    parts = [address["sido"], address["sigungu"], address["road_address"], address["detail"] or ""]
-    print(f"    {' '.join(parts).rstrip()} ({address['postal_code']})", flush=True)
+            address = record["address"]
+            say(f"resident {record['resident_id']} ({record['name']}, {record['status']}) now lives at:")
+            parts = [address["sido"], address["sigungu"], address["road_address"], address["detail"] or ""]
+            print(f"    {' '.join(parts).rstrip()} ({address['postal_code']})", flush=True)
+
+            def alive() -> None:
+                gateway.check()
+                consumer.check()
+
+            tell(base, settings, args.count, args.seed, alive)
     say("demo finished")
 
 
@@ -182,7 +194,7 @@ def _wait_healthy(base: str, gateway: _Child) -> None:
 def _most_moved_resident(count: int, seed: int) -> tuple[str, dict[str, Any]]:
     """The simulated resident who moved most, and the address of their last move (replayed from the seed)."""
     moves: dict[str, list[dict[str, Any]]] = {}
-    for event in simulated_events("localgov", count, seed):
+    for event in simulated_events("all", count, seed):
         if event.type.endswith("ResidentMoved"):
             moves.setdefault(event.data["resident_id"], []).append(event.data["new_address"])
     resident_id = max(sorted(moves), key=lambda r: len(moves[r]))
