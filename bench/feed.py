@@ -34,6 +34,8 @@ from producers.simulators.simulation import typed_events
 MAX_DURATION_S = 120.0
 TICK_S = 0.01
 DRAIN_S = 30.0
+WARMUP_S = 2.0
+"""Seconds of publishing at the measured rate before the measurement starts."""
 READ_TIMEOUT_S = 2.0
 DEFAULT_EVENT_TYPE = "govbus.localgov.ResidentRegistered"
 TARGET_P99_MS = 1000.0
@@ -117,13 +119,16 @@ def feed_latency(
     duration_s: float = 10.0,
     drain_s: float = DRAIN_S,
     progress: Progress | None = None,
+    warmup_s: float = WARMUP_S,
 ) -> FeedLatency:
     """Publish ``rate`` events/s of ``event_type`` for ``duration_s`` (at most :data:`MAX_DURATION_S`)
     through ``publisher`` while following ``model``'s feed at ``base_url`` as ``credential`` (``KEY:SECRET``
     of a ministry) for ``purpose``; the publish-to-receipt latencies.
 
     ``publisher`` must publish ``event_type`` to a topic of ``model`` on the gateway's cluster, with the
-    gateway's topic prefix; ``payloads`` default to 2,000 simulated events of the type.
+    gateway's topic prefix; ``payloads`` default to 2,000 simulated events of the type. The first
+    ``warmup_s`` seconds publish at the same rate without being measured (a fresh publisher's first events
+    wait for its metadata and schema ids; a consumer's first fetches for its connections).
     """
     if not 0 < duration_s <= MAX_DURATION_S or rate <= 0 or drain_s <= 0:
         raise FeedBenchError(f"duration must be in (0, {MAX_DURATION_S:g}] s and rate and drain positive")
@@ -135,6 +140,9 @@ def feed_latency(
     try:
         if not reader.opened.wait(30) or reader.failure:
             raise FeedBenchError(reader.failure or f"{url} did not open within 30 s")
+        if warmup_s > 0:
+            say(f"feed: warming up for {warmup_s:g} s")
+            _publish(publisher, event_type, data, rate, warmup_s)
         say(f"feed: publishing {rate:g} events/s for {duration_s:g} s")
         sent, seconds = _publish(publisher, event_type, data, rate, duration_s)
         remaining = publisher.flush(drain_s)
