@@ -434,7 +434,7 @@ class RecordsFastPath:
 def _profile_route(router: APIRouter, api: RecordsApi) -> None:
     async def get_profile(request: Request) -> Response:
         identity = _identity(request)
-        resident_id = request.path_params["resident_id"]
+        resident_id = _parse("resident_id", "text", request.path_params["resident_id"])
         purpose = request.headers.get(PURPOSE_HEADER)
         try:
             grant = api.grant(identity, CITIZEN_PROFILE, purpose)
