@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
+from bus.topics import ensure_topics
+from consumers.decoder import EventDecoder
+from consumers.projections.localgov import ResidentsModel
+from consumers.runtime import ReadModelRunner
+from consumers.stores import open_store
 from gateway.identities import FILE_NAME, Identities
 from gateway.server import free_port, serve_in_thread
 from govbus.dev_identities import ensure_dev_identities
+from schemas.catalog import load_catalog
+from schemas.registry_client import RegistryClient
 
-__all__ = ["bearer", "cli_env", "dev_identities", "free_port", "serve_in_thread", "wait_for"]
+__all__ = [
+    "bearer",
+    "cli_env",
+    "dev_identities",
+    "free_port",
+    "residents_adapter",
+    "serve_in_thread",
+    "wait_for",
+]
 
 T = TypeVar("T")
 
@@ -50,3 +68,25 @@ def cli_env(settings: Settings, gateway_url: str, **extra: str) -> dict[str, str
         "GOVBUS_LOG_LEVEL": "warning",
         **extra,
     }
+
+
+@contextmanager
+def residents_adapter(settings: Settings, registry: RegistryClient) -> Iterator[ReadModelRunner]:
+    """The residents adapter running in a background thread (its topics created) until the block ends."""
+    connection = KafkaConnection(settings.kafka_bootstrap)
+    ensure_topics(connection, [f"{settings.topic_prefix}{t}" for t in ("localgov.resident", "residents.dlq")])
+    runner = ReadModelRunner(
+        connection,
+        ResidentsModel(),
+        open_store(settings.effective_readmodel_url),
+        EventDecoder(registry, load_catalog()),
+        topic_prefix=settings.topic_prefix,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield runner
+    finally:
+        stop.set()
+        thread.join(timeout=30)

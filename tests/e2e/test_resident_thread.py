@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,16 +11,12 @@ import pytest
 from bus.credentials import client_credential
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
-from bus.topics import ensure_topics
-from consumers.decoder import EventDecoder
-from consumers.projections.localgov import ResidentsModel
 from consumers.runtime import ReadModelRunner
-from consumers.stores import open_store
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
-from tests.support import bearer, wait_for
+from tests.support import bearer, residents_adapter, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -29,23 +24,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.fixture
 def consumer(bus_settings: Settings, registry: RegistryClient) -> Iterator[ReadModelRunner]:
     """The residents adapter running in a background thread for the test's duration."""
-    connection = KafkaConnection(bus_settings.kafka_bootstrap)
-    ensure_topics(
-        connection, [f"{bus_settings.topic_prefix}{t}" for t in ("localgov.resident", "residents.dlq")]
-    )
-    runner = ReadModelRunner(
-        connection,
-        ResidentsModel(),
-        open_store(bus_settings.effective_readmodel_url),
-        EventDecoder(registry, load_catalog()),
-        topic_prefix=bus_settings.topic_prefix,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    yield runner
-    stop.set()
-    thread.join(timeout=30)
+    with residents_adapter(bus_settings, registry) as runner:
+        yield runner
 
 
 def test_published_moves_reach_the_ministry_through_the_gateway(

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
 from bus.kafka_config import KafkaConnection
 from gateway.audit.chain import ChainVerifier
@@ -143,8 +143,9 @@ def test_after_a_failed_delivery_the_chain_continues_from_its_real_end(
 
 def _set_max_message_bytes(admin: AdminClient, topic: str, size: int) -> None:
     """Set the topic's max.message.bytes and wait until the broker reports it."""
-    resource = ConfigResource(ResourceType.TOPIC, topic, set_config={"max.message.bytes": str(size)})
-    for future in admin.alter_configs([resource]).values():
+    entry = ConfigEntry("max.message.bytes", str(size), incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
         future.result(30)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

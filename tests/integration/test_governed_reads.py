@@ -8,7 +8,6 @@ streams changes on its feed.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,18 +17,13 @@ import pytest
 
 from bus.kafka_config import KafkaConnection
 from bus.settings import Settings
-from bus.topics import ensure_topics
-from consumers.decoder import EventDecoder
-from consumers.projections.localgov import ResidentsModel
-from consumers.runtime import ReadModelRunner
-from consumers.stores import open_store
 from gateway.identities import FILE_NAME, IdentityFile, Role, new_credential
 from producers.publisher import Publisher
 from producers.simulators.localgov import LocalGovSimulator
 from schemas.catalog import load_catalog
 from schemas.registry_client import RegistryClient
 from tests.integration.test_feeds import SseClient
-from tests.support import bearer, dev_identities, wait_for
+from tests.support import bearer, dev_identities, residents_adapter, wait_for
 
 pytestmark = pytest.mark.integration
 WELFARE, EDUCATION = "ministry-of-welfare", "ministry-of-education"
@@ -46,30 +40,17 @@ def resident(
     people: dict[str, str], bus_settings: Settings, gateway_url: str, registry: RegistryClient
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """A resident registered through Kafka and projected by the residents adapter: (id, registration)."""
-    connection = KafkaConnection(bus_settings.kafka_bootstrap)
-    ensure_topics(
-        connection, [f"{bus_settings.topic_prefix}{t}" for t in ("localgov.resident", "residents.dlq")]
-    )
-    runner = ReadModelRunner(
-        connection,
-        ResidentsModel(),
-        open_store(bus_settings.effective_readmodel_url),
-        EventDecoder(registry, load_catalog()),
-        topic_prefix=bus_settings.topic_prefix,
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    events = [e for e in LocalGovSimulator(seed=3, residents=5).events(40) if e.type.endswith("Registered")]
-    publisher = _publisher(bus_settings, registry)
-    for event in events[:3]:
-        publisher.publish(event.type, event.data, event_id=event.id, time=event.time)
-    publisher.close()
-    registered = events[0].data
-    wait_for(lambda: runner.stats.applied >= 3, what="the residents adapter to apply the registrations")
-    yield str(registered["resident_id"]), registered
-    stop.set()
-    thread.join(timeout=30)
+    with residents_adapter(bus_settings, registry) as runner:
+        events = [
+            e for e in LocalGovSimulator(seed=3, residents=5).events(40) if e.type.endswith("Registered")
+        ]
+        publisher = _publisher(bus_settings, registry)
+        for event in events[:3]:
+            publisher.publish(event.type, event.data, event_id=event.id, time=event.time)
+        publisher.close()
+        wait_for(lambda: runner.stats.applied >= 3, what="the residents adapter to apply the registrations")
+        registered = events[0].data
+        yield str(registered["resident_id"]), registered
 
 
 def _publisher(settings: Settings, registry: RegistryClient) -> Publisher:
