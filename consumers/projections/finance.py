@@ -65,6 +65,12 @@ _PROGRAM_COLUMNS = {
     "program_name": "text",
 }
 _AMOUNTS = {"allocated": "decimal", "executed": "decimal", "remaining": "decimal", "expenditure_count": "int"}
+_AMOUNT_CONTRACTS = {
+    "allocated": Derived("Amount allocated (KRW).", source="amount"),
+    "executed": Derived("Sum of the expenditures executed (KRW).", source="amount"),
+    "remaining": Derived("Allocated minus executed (KRW).", source="amount"),
+    "expenditure_count": Derived("How many expenditures were executed.", classification="public"),
+}
 
 BUDGET_LINES = Table(
     "budget_lines",
@@ -79,10 +85,7 @@ BUDGET_LINES = Table(
     indexes=(_PROGRAM_KEY,),
     nullable=frozenset({"last_expenditure_id", "last_executed_at"}),
     derived={
-        "allocated": Derived("Amount allocated (KRW).", source="amount"),
-        "executed": Derived("Sum of the expenditures executed (KRW).", source="amount"),
-        "remaining": Derived("Allocated minus executed (KRW).", source="amount"),
-        "expenditure_count": Derived("How many expenditures were executed.", classification="public"),
+        **_AMOUNT_CONTRACTS,
         "last_expenditure_id": Derived("Id of the last expenditure executed.", source="expenditure_id"),
         "last_executed_at": Derived("When the last expenditure was executed.", source="executed_at"),
     },
@@ -93,10 +96,7 @@ BUDGET_PROGRAMS = Table(
     key=_PROGRAM_KEY,
     indexes=(("fiscal_year",),),
     derived={
-        "allocated": Derived("Amount allocated (KRW).", source="amount"),
-        "executed": Derived("Sum of the expenditures executed (KRW).", source="amount"),
-        "remaining": Derived("Allocated minus executed (KRW).", source="amount"),
-        "expenditure_count": Derived("How many expenditures were executed.", classification="public"),
+        **_AMOUNT_CONTRACTS,
         "line_count": Derived("How many budget lines the program has.", classification="public"),
     },
 )
