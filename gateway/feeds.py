@@ -503,18 +503,9 @@ class Subscription:
 def _entry(
     identity: Identity, model: str, outcome: str, grant: Grant | None, purpose: str | None = None, **more: Any
 ) -> AuditEntry:
-    return AuditEntry(
-        action=FEED,
-        organisation=identity.organisation,
-        role=identity.role.value,
-        credential=identity.key,
-        model=model,
-        purpose=grant.purpose.name if grant else purpose,
-        legal_basis=grant.purpose.legal_basis if grant else None,
-        agreement=grant.agreement.id if grant else None,
-        outcome=outcome,
-        **more,
-    )
+    if grant is None:
+        more["purpose"] = purpose
+    return AuditEntry.by(identity, FEED, model, grant, outcome=outcome, **more)
 
 
 def _router(feeds: ChangeFeeds) -> APIRouter:

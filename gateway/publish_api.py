@@ -385,12 +385,10 @@ def _publish_entry(
         kept = f"{len(prepared)} events, the first {AUDIT_MAX_KEYS} ids kept"
         detail = f"{detail}; {kept}" if detail else kept
     subjects = dict.fromkeys(e.key for e in prepared if len(e.key) == 13 and RESIDENT_ID.fullmatch(e.key))
-    return AuditEntry(
-        action="publish",
-        organisation=caller.organisation,
-        role=caller.role.value,
-        credential=caller.key,
-        model=",".join(sorted({e.topic for e in prepared})) or None,
+    return AuditEntry.by(
+        caller,
+        "publish",
+        ",".join(sorted({e.topic for e in prepared})) or None,
         keys=tuple(e.event_id for e in prepared[:AUDIT_MAX_KEYS]),
         subjects=tuple(subjects)[:AUDIT_MAX_KEYS],
         outcome=outcome,

@@ -136,12 +136,10 @@ class RecordsApi:
     ) -> Problem:
         """Audit a refused request and return the 403 to raise."""
         await self.record(
-            AuditEntry(
-                action=action,
-                organisation=identity.organisation,
-                role=identity.role.value,
-                credential=identity.key,
-                model=model,
+            AuditEntry.by(
+                identity,
+                action,
+                model,
                 keys=keys,
                 subjects=subjects,
                 purpose=purpose,
@@ -160,7 +158,7 @@ class RecordsApi:
         try:
             row: Row | None = self.store.lookup(contract.table, key)
         except StoreError as exc:
-            raise Problem(503, "Service unavailable", f"the read-model store is unavailable: {exc}") from exc
+            raise _store_unavailable(exc) from exc
         return row
 
     async def read(self, query: Callable[[], Any]) -> Any:
@@ -168,7 +166,11 @@ class RecordsApi:
         try:
             return await run_in_threadpool(query)
         except StoreError as exc:
-            raise Problem(503, "Service unavailable", f"the read-model store is unavailable: {exc}") from exc
+            raise _store_unavailable(exc) from exc
+
+
+def _store_unavailable(exc: StoreError) -> Problem:
+    return Problem(503, "Service unavailable", f"the read-model store is unavailable: {exc}")
 
 
 def records_router(api: RecordsApi) -> APIRouter:
@@ -235,18 +237,14 @@ def _table_routes(router: APIRouter, api: RecordsApi, contract: Contract) -> Non
         fields: tuple[str, ...],
         outcome: str,
     ) -> AuditEntry:
-        return AuditEntry(
-            action=action,
-            organisation=identity.organisation,
-            role=identity.role.value,
-            credential=identity.key,
-            model=model,
+        return AuditEntry.by(
+            identity,
+            action,
+            model,
+            grant,
             keys=keys,
             subjects=subjects,
             fields=fields,
-            purpose=grant.purpose.name,
-            legal_basis=grant.purpose.legal_basis,
-            agreement=grant.agreement.id,
             outcome=outcome,
         )
 
@@ -448,17 +446,8 @@ def _profile_route(router: APIRouter, api: RecordsApi) -> None:
                 return citizen_profile(api.store.rows(tx), resident_id)
 
         profile = await api.read(query)
-        base = AuditEntry(
-            action="read",
-            organisation=identity.organisation,
-            role=identity.role.value,
-            credential=identity.key,
-            model=CITIZEN_PROFILE,
-            keys=(resident_id,),
-            subjects=(resident_id,),
-            purpose=grant.purpose.name,
-            legal_basis=grant.purpose.legal_basis,
-            agreement=grant.agreement.id,
+        base = AuditEntry.by(
+            identity, "read", CITIZEN_PROFILE, grant, keys=(resident_id,), subjects=(resident_id,)
         )
         if profile is None:
             await api.record(replace(base, outcome="not-found"))

@@ -444,12 +444,10 @@ def _registry_entry(request: Request, outcome: str, reason: str | None = None) -
     who = identity if isinstance(identity, Identity) else Identity("unknown", Role.INTEGRATION, "")
     subject = request.path_params.get("subject")
     what = f"{request.method} {request.url.path}"
-    return AuditEntry(
-        action="registry-write",
-        organisation=who.organisation,
-        role=who.role.value,
-        credential=who.key,
-        model=subject if isinstance(subject, str) else None,
+    return AuditEntry.by(
+        who,
+        "registry-write",
+        subject if isinstance(subject, str) else None,
         outcome=outcome,
         detail=f"{what}: {reason}"[:1000] if reason else what,
     )

@@ -90,15 +90,7 @@ def audit_router(trail: AuditTrail, log: AuditLog) -> APIRouter:
         if caller.role is Role.RESIDENT and caller.organisation != resident_id:
             await _refused(log, caller, resident_id)
             raise Problem(403, "Forbidden", "a resident may read only their own audit trail")
-        entry = AuditEntry(
-            action="audit-read",
-            organisation=caller.organisation,
-            role=caller.role.value,
-            credential=caller.key,
-            model="audit",
-            subjects=(resident_id,),
-            outcome="disclosed",
-        )
+        entry = AuditEntry.by(caller, "audit-read", "audit", subjects=(resident_id,), outcome="disclosed")
         try:
             await log.record(entry)
         except AuditUnavailable as exc:
@@ -120,12 +112,10 @@ def audit_router(trail: AuditTrail, log: AuditLog) -> APIRouter:
 
 async def _refused(log: AuditLog, caller: Identity, asked: str) -> None:
     """Record a refused view (best effort: the answer is a refusal either way)."""
-    entry = AuditEntry(
-        action="audit-read",
-        organisation=caller.organisation,
-        role=caller.role.value,
-        credential=caller.key,
-        model="audit",
+    entry = AuditEntry.by(
+        caller,
+        "audit-read",
+        "audit",
         keys=(asked,),
         outcome="refused",
         detail="a resident may read only their own audit trail",

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from gateway.agreements import Grant
+    from gateway.identities import Identity
 
 ACTIONS = ("read", "query", "feed", "publish", "registry-write", "audit-read")
 """The actions the gateway records (documentation: :class:`AuditEntry` does not refuse others)."""
@@ -49,6 +53,25 @@ class AuditEntry:
     """E.g. ``disclosed``, ``refused``, ``not-found``, ``published``, ``registered``, ``failed``."""
     detail: str | None = None
     """E.g. the refusal reason."""
+
+    @classmethod
+    def by(
+        cls, caller: Identity, action: str, model: str | None, grant: Grant | None = None, **members: Any
+    ) -> AuditEntry:
+        """An entry of ``caller`` (organisation, role, credential key) doing ``action`` on ``model``; with
+        ``grant``, the purpose, legal basis and agreement it acted under. ``members`` are the others."""
+        if grant is not None:
+            members.setdefault("purpose", grant.purpose.name)
+            members.setdefault("legal_basis", grant.purpose.legal_basis)
+            members.setdefault("agreement", grant.agreement.id)
+        return cls(
+            action=action,
+            organisation=caller.organisation,
+            role=caller.role.value,
+            credential=caller.key,
+            model=model,
+            **members,
+        )
 
 
 class AuditUnavailable(Exception):  # noqa: N818 - the name is the interface other routes code against

@@ -92,11 +92,8 @@ class _Block:
     seq: int = 0
     hash: str = ""
     timer: asyncio.TimerHandle | None = None
-
-    @property
-    def first_prev(self) -> str:
-        """The ``prev`` of the block's first record."""
-        return str(orjson.loads(self.records[0])["prev"])
+    first_prev: str = ""
+    """The ``prev`` of the block's first record: where the chain stands if the block is never sent."""
 
 
 class KafkaAuditLog:
@@ -183,7 +180,7 @@ class KafkaAuditLog:
                 self._send(block)
                 block = None
             if block is None:
-                block = self._block = _Block(loop, loop.create_future())
+                block = self._block = _Block(loop, loop.create_future(), first_prev=self._prev)
                 block.timer = loop.call_later(self.timeout_s, _settle, block.outcome, self._late)
                 # Sent once the requests ready now have added theirs: one Kafka record for them all.
                 loop.call_soon(self._close_block, block)
