@@ -77,6 +77,17 @@ def chained(entry: AuditEntry, time: str, writer: str, seq: int, prev: str) -> d
     return record
 
 
+def link(entry: AuditEntry, time: str, writer: str, seq: int, prev: str) -> tuple[bytes, str]:
+    """The stored JSON of :func:`chained` ``(entry, ...)`` and its hash, serialized once: the canonical
+    JSON of the members with ``hash`` added at its end (a stored record's member order is free; the
+    hash is always recomputed from the canonical form)."""
+    members = dict(entry.__dict__)  # tuples serialize as the lists chained() makes
+    members.update(time=time, writer=writer, seq=seq, prev=prev)
+    body = canonical(members)
+    digest = hashlib.sha256(body).hexdigest()
+    return b'%s,"hash":"%s"}' % (body[:-1], digest.encode()), digest
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     """The first record that does not continue its writer's chain, and why."""

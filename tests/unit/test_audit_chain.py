@@ -7,7 +7,16 @@ import hashlib
 import orjson
 import pytest
 
-from gateway.audit.chain import GENESIS, ChainVerifier, audit_time, canonical, chained, record_hash
+from gateway.audit.chain import (
+    GENESIS,
+    ChainVerifier,
+    audit_time,
+    canonical,
+    chained,
+    link,
+    parse_records,
+    record_hash,
+)
 from gateway.audit.entry import AuditEntry
 
 WRITER = "gateway-a"
@@ -54,6 +63,19 @@ def test_the_hash_is_sha256_of_the_canonical_json_of_every_other_member() -> Non
     assert record["hash"] == expected == record_hash(record)
     assert b" " not in canonical({"b": 1, "a": [1, 2]})
     assert canonical({"b": 1, "a": 2}) == b'{"a":2,"b":1}'
+
+
+def test_the_writers_serialized_link_is_the_chained_record_with_its_hash() -> None:
+    """link() stores exactly the members and hash chained() computes, so the verifier accepts its bytes."""
+    stored, digest = link(_entry(3), "2026-12-02T04:30:00.123Z", WRITER, 7, "ab" * 32)
+    expected = chained(_entry(3), "2026-12-02T04:30:00.123Z", WRITER, 7, "ab" * 32)
+    (parsed,) = parse_records(stored)
+    assert parsed == expected
+    assert digest == expected["hash"] == record_hash(parsed)
+    verifier = ChainVerifier()
+    first, first_hash = link(_entry(1), "2026-12-02T04:30:00.123Z", WRITER, 1, GENESIS)
+    second, _ = link(_entry(2), "2026-12-02T04:30:00.124Z", WRITER, 2, first_hash)
+    assert verifier.feed(WRITER.encode(), b"[" + first + b"," + second + b"]", 0, 0) is None
 
 
 def test_a_first_record_starts_at_seq_one_after_64_zeros() -> None:
