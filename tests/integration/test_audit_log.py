@@ -17,6 +17,7 @@ from bus.kafka_config import KafkaConnection
 from gateway.audit.chain import ChainVerifier
 from gateway.audit.entry import AuditEntry, AuditUnavailable
 from gateway.audit.topic import read_all, reader
+from gateway.audit.trail import AuditTrail
 from gateway.audit.writer import KafkaAuditLog
 
 pytestmark = pytest.mark.integration
@@ -280,3 +281,55 @@ def test_a_record_rewritten_in_the_topic_is_named_by_verify(kafka_bootstrap: str
     assert "writer 'gateway-test' seq 4" in done.stderr, done.stderr
     assert "hash mismatch" in done.stderr, done.stderr
     assert "partition 0 offset" in done.stderr
+
+
+def test_acknowledgements_the_loop_stops_polling_for_are_served_by_the_logs_thread(
+    kafka_bootstrap: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the event loop gives up polling after one idle pass, the log's thread answers every caller."""
+    monkeypatch.setattr("gateway.audit.writer.LOOP_POLLS", 1)
+    topic = f"t{unique_name}.govbus.audit"
+    log = _log(kafka_bootstrap, topic)
+    try:
+        started = time.monotonic()
+        for round_ in range(5):
+            _record_all(log, [_entry(round_ * 10 + n) for n in range(10)])
+        assert time.monotonic() - started < 5
+        assert log.last is not None
+        assert log.last.seq == 50
+    finally:
+        log.close()
+    assert _verified(kafka_bootstrap, topic).records == 50
+
+
+def test_a_paused_trail_catches_up_at_the_next_view_with_other_writers_records(
+    kafka_bootstrap: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trail idle past IDLE_S pauses; the next view resumes it and sees another gateway's new records."""
+    monkeypatch.setattr("gateway.audit.trail.IDLE_S", 0.3)
+    topic = f"t{unique_name}.govbus.audit"
+    ours = _log(kafka_bootstrap, topic, "gateway-ours")
+    theirs = _log(kafka_bootstrap, topic, "gateway-theirs")
+    trail = AuditTrail(KafkaConnection(kafka_bootstrap), topic)
+    trail.start()
+    try:
+        subject = _entry(7).subjects[0]
+        _record_all(ours, [_entry(7)])
+        assert asyncio.run(trail.caught_up(ours.committed()))
+        assert [r["writer"] for r in trail.subject(subject)] == ["gateway-ours"]
+        deadline = time.monotonic() + 10
+        while not trail.paused and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert trail.paused, "the trail kept reading with no view asking"
+        _record_all(theirs, [_entry(7, "ministry-of-education")])
+        assert asyncio.run(trail.caught_up(ours.committed()))
+        shown = trail.subject(subject)
+        assert [(r["writer"], r["organisation"]) for r in shown] == [
+            ("gateway-ours", "ministry-of-welfare"),
+            ("gateway-theirs", "ministry-of-education"),
+        ]
+        assert not trail.paused
+    finally:
+        trail.close()
+        ours.close()
+        theirs.close()
