@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
@@ -50,6 +51,8 @@ from gateway.profile_view import ProfileView
 
 PURPOSE_HEADER = "Purpose"
 DEFAULT_LIMIT, MAX_LIMIT = 100, 500
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+"""Characters no stored text holds: lone surrogates and NUL."""
 MAX_FILTER_TEXT = 256
 PROFILE_PREFIX = "/v1/citizen-profiles"
 KINDS: dict[str, type] = {"text": str, "int": int, "decimal": str, "bool": bool}
@@ -493,7 +496,7 @@ def _parse(column: str, kind: str, raw: str) -> Any:
         if raw not in ("true", "false"):
             raise Problem(400, "Bad request", f"{column} must be true or false")
         return raw == "true"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in raw) or "\x00" in raw:
+    if _UNSTORABLE.search(raw):
         raise Problem(400, "Bad request", f"{column} holds characters no record can hold")
     return raw
 

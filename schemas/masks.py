@@ -26,10 +26,10 @@ _YEAR = re.compile(r"(\d{4})-\d{2}-\d{2}")
 
 def registration_number(value: Any) -> str:
     """``YYMMDD-G******`` from any text holding the 13 digits of a registration number; else hidden."""
-    digits: list[str] = _DIGIT.findall(value) if isinstance(value, str) else []
-    if len(digits) != 13 or not all(d.isascii() for d in digits):
+    digits = "".join(_DIGIT.findall(value)) if isinstance(value, str) else ""
+    if len(digits) != 13 or not digits.isascii():
         return HIDDEN
-    return "".join(digits[:6]) + "-" + digits[6] + "*" * 6
+    return f"{digits[:6]}-{digits[6]}******"
 
 
 def name_initial(value: Any) -> str:
