@@ -365,7 +365,7 @@ def run_gateway(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_gateway(report: Any) -> None:
-    from bench.gateway import BATCH_SIZE, TARGETS, publish_warmup  # noqa: PLC0415
+    from bench.gateway import BATCH_SIZE, READ_CONNECTIONS, TARGETS, publish_warmup  # noqa: PLC0415
 
     sdk = report.sdk.events_per_s
     rows = [
@@ -392,14 +392,19 @@ def _print_gateway(report: Any) -> None:
         for measured, note in (
             (report.reads_open, "baseline"),
             (report.reads_guarded, f"target >= {TARGETS['guarded_reads_req_per_s']:,.0f} req/s"),
+            (report.reads_open_few, "baseline"),
+            (report.reads_guarded_few, ""),
         ):
+            if measured is None:
+                continue
             print(
                 f"{measured.name:<28} {measured.req_per_s:>9,.0f} {'-':>10} {measured.p50_ms:>7.2f} "
                 f"{measured.p99_ms:>7.2f} {'':>7}  {note}"
             )
         print(
-            f"\nguarded reads run at {report.guarded_share:.0%} of unguarded "
-            f"(target >= {TARGETS['guarded_vs_unguarded']:.0%})"
+            f"\nguarded reads run at {report.guarded_share:.0%} of unguarded with {READ_CONNECTIONS} "
+            f"connections (target >= {TARGETS['guarded_vs_unguarded']:.0%}), "
+            f"{report.guarded_share_few:.0%} with {report.connections}"
         )
     if report.feed is not None:
         feed = report.feed
@@ -421,7 +426,7 @@ def _print_gateway(report: Any) -> None:
 
 
 def _gateway_summary(report: Any, settings: Settings) -> dict[str, Any]:
-    from bench.gateway import BATCH_SIZE, TARGETS  # noqa: PLC0415
+    from bench.gateway import BATCH_SIZE, READ_CONNECTIONS, TARGETS  # noqa: PLC0415
 
     summary: dict[str, Any] = {
         "benchmark": "gateway",
@@ -441,6 +446,11 @@ def _gateway_summary(report: Any, settings: Settings) -> dict[str, Any]:
         measured["reads_guarded"] = report.reads_guarded
         measured["reads_unguarded"] = report.reads_open
         summary["guarded_vs_unguarded"] = round(report.guarded_share, 4)
+        summary["read_connections"] = READ_CONNECTIONS
+        if report.reads_guarded_few is not None and report.reads_open_few is not None:
+            measured["reads_guarded_few"] = report.reads_guarded_few
+            measured["reads_unguarded_few"] = report.reads_open_few
+            summary["guarded_vs_unguarded_few"] = round(report.guarded_share_few, 4)
     if report.feed is not None:
         summary["feed_p50_ms"] = round(report.feed.p50_ms, 1)
         summary["feed_p99_ms"] = round(report.feed.p99_ms, 1)
