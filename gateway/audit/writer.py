@@ -264,9 +264,10 @@ class KafkaAuditLog:
                 (block, AuditUnavailable(f"the audit record could not be written: {failure}"))
             )
             return
-        if self._tail is None or block.seq > self._tail.seq:
-            self._tail = Tail(block.seq, block.hash, partition, offset)
-            self._committed = {**self._committed, partition: offset}
+        with self._lock:  # the loop and the log's thread may both be serving reports
+            if self._tail is None or block.seq > self._tail.seq:
+                self._tail = Tail(block.seq, block.hash, partition, offset)
+                self._committed = {**self._committed, partition: offset}
         self._settled.append((block, None))
 
     def _poll_on_loop(self, loop: asyncio.AbstractEventLoop, producer: Producer) -> None:
