@@ -13,6 +13,7 @@ from bus.errors import GovbusError, LocalKafkaError
 from bus.logging import configure_logging
 from bus.settings import load_settings
 from govbus.cli import (
+    acl,
     agreement,
     audit,
     bench,
@@ -40,6 +41,7 @@ COMMAND_GROUPS = (
     org,
     agreement,
     audit,
+    acl,
     consume,
     readmodel,
     lag,
