@@ -46,8 +46,8 @@ consumers assign partitions and commit nothing). Describe is granted beside Read
 Kafka implies it, so the plan reads as what each component does. IdempotentWrite on the cluster is for
 brokers before Kafka 3.2 (later ones accept Write on a topic instead, KIP-679). The registry's Kafka
 client is built by ``SchemaRegistry.from_kafka``, not by ``govbus.bootstrap.build_connection``, so the
-broker step has to pass it credentials separately. This module sits above ``consumers``, ``gateway`` and
-``schemas`` (it reads their names); nothing else in ``bus`` imports it.
+broker step has to pass it credentials separately. It lives in the roof package because it reads the names
+``consumers``, ``gateway`` and ``schemas`` give their clients.
 Every ACL is ``allow`` from any host.
 """
 

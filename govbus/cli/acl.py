@@ -1,10 +1,10 @@
-"""``govbus acl plan [--json]``: the broker ACLs the catalog and the adapters call for (see :mod:`bus.acls`).
+"""``govbus acl plan [--json]``: the broker ACLs the catalog and the adapters call for (:mod:`govbus.acls`).
 
 The plan is computed from the catalog and the settings' topic prefix; nothing is sent to Kafka (the
 broker enforces no ACLs yet). Text: each principal (``User:<name>``, its kind and role), then one aligned
 line per ACL: permission, operation, resource type, pattern type, resource name, host. ``--json``: one
 document, ``{"topic_prefix": ..., "principals": [{"principal", "name", "kind", "doc", "acls": [...]}]}``,
-each ACL an object with the fields of :class:`bus.acls.Acl` (``principal`` is the name without ``User:``).
+each ACL an object with the fields of :class:`govbus.acls.Acl` (``principal`` is the name without ``User:``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import argparse
 import json
 from typing import Any
 
-from bus.acls import Acl, Principal, plan, principals
 from bus.settings import Settings
+from govbus.acls import Acl, Principal, plan, principals
 from schemas.catalog import load_catalog
 
 

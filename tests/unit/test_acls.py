@@ -1,4 +1,4 @@
-"""The ACL plan (bus.acls) and ``govbus acl plan``: least privilege derived from the catalog and adapters."""
+"""The ACL plan (govbus.acls) and ``govbus acl plan``: least privilege from the catalog and the adapters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from bus.acls import Acl, Principal, plan, principal_name, principals
 from bus.errors import ConfigurationError
 from bus.settings import load_settings
 from consumers.adapters import ADAPTERS
@@ -19,6 +18,7 @@ from consumers.reactions import RULES
 from consumers.reactions.core import ReactionRules
 from consumers.runtime import group_id
 from consumers.stores.base import shadow_adapter
+from govbus.acls import Acl, Principal, plan, principal_name, principals
 from govbus.cli import main
 from schemas.catalog import Catalog, load_catalog
 
