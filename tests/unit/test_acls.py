@@ -233,3 +233,10 @@ def test_a_plan_error_exits_1_with_a_message(
     monkeypatch.setattr("govbus.cli.acl.load_catalog", broken)
     assert main(["acl", "plan"]) == 1
     assert "govbus: error: no catalog here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("prefix", ["bad prefix.", "a/b.", "\udcff.", "x" * 101])
+def test_a_prefix_kafka_cannot_name_topics_with_is_refused(prefix: str) -> None:
+    """A topic prefix with characters a Kafka topic name cannot hold is a configuration error."""
+    with pytest.raises(ConfigurationError, match="topic prefix"):
+        plan(load_catalog(), prefix)
