@@ -5,11 +5,17 @@ Nothing here touches the network or the disk at import; :func:`load_settings` is
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bus.errors import ConfigurationError
+
+TOPIC_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,100}")
+"""What a topic prefix may hold: at most 100 of the characters of a Kafka topic name."""
 
 
 class Settings(BaseSettings):
@@ -35,6 +41,7 @@ class Settings(BaseSettings):
     topic_prefix: str = Field(
         default="",
         description="Prefix of every topic name, so environments can share a cluster (e.g. 'staging.').",
+        pattern=f"^{TOPIC_PREFIX.pattern}$",
     )
     topic_partitions: int = Field(
         default=3, ge=1, description="Partitions of each topic `govbus topics create` and `govbus up` create."
@@ -75,5 +82,13 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
-    """Read the environment once; later calls return the same object."""
-    return Settings()
+    """Read the environment once; later calls return the same object. ConfigurationError naming each
+    invalid setting by its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"GOVBUS_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -53,11 +53,11 @@ Every ACL is ``allow`` from any host.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bus.errors import ConfigurationError
+from bus.settings import TOPIC_PREFIX
 from consumers.adapters import ADAPTERS
 from consumers.dlq import dlq_topic
 from consumers.reactions import RULES
@@ -149,14 +149,10 @@ def plan(catalog: Catalog, topic_prefix: str) -> list[Acl]:
     return sorted({acl for _, grants in _members(catalog, topic_prefix) for acl in grants})
 
 
-_PREFIX = re.compile(r"[A-Za-z0-9._-]{0,100}")
-"""What a topic prefix may hold: the characters of a Kafka topic name."""
-
-
 def _members(catalog: Catalog, prefix: str) -> list[tuple[Principal, list[Acl]]]:
     """Each principal with its grants, in :func:`principals` order; ConfigurationError for a topic prefix
     Kafka could not name topics with."""
-    if not _PREFIX.fullmatch(prefix):
+    if not TOPIC_PREFIX.fullmatch(prefix):  # a caller may pass a prefix that no Settings checked
         raise ConfigurationError(
             f"topic prefix {prefix[:120]!a} is not valid: at most 100 of A-Z, a-z, 0-9, '.', '_' and '-'"
         )

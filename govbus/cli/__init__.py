@@ -65,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``govbus`` console script."""
     args = build_parser().parse_args(argv)
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
     try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
         code: int = args.handler(args, settings)
     except LocalKafkaError as exc:
         print(f"govbus: error: {exc}", file=sys.stderr)
